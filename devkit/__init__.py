@@ -1,0 +1,1 @@
+"""Development-only helpers shared by tests and benchmarks; never deployed."""

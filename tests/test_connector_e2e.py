@@ -1,0 +1,239 @@
+"""End to end: the real `fivetran debug` against the simulator, asserting on DuckDB and state.
+
+Each run costs a few seconds of CLI start-up, so the happy path (full sync, then an
+incremental one, then one with no changes) shares one project and one simulator.
+"""
+
+import json
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from devkit.sdk_cli import (
+    fivetran_executable,
+    make_project,
+    offline_env,
+    operation_counts,
+    run_debug,
+)
+from hed_simulator import DEMO_API_KEY, HedSimulator
+
+RECORDS = 600
+# A key distinctive enough to grep for: it must never appear in any output or file.
+SECRET_KEY = "hed-e2e-secret-4f7c2a9d"
+
+EXPECTED_TYPES = {
+    "record_id": "VARCHAR",
+    "student_id": "VARCHAR",
+    "enrollment_date": "TIMESTAMP",
+    "last_login_date": "TIMESTAMP",
+    "last_updated": "TIMESTAMP",
+    "current_gpa": "DOUBLE",
+    "avg_assignment_score": "DOUBLE",
+    "course_completion_rate": "DOUBLE",
+    "writing_quality_score": "DOUBLE",
+    "engagement_score": "DOUBLE",
+    "financial_aid_amount": "DECIMAL(18,2)",
+    "credit_hours_attempted": "BIGINT",
+    "credit_hours_earned": "BIGINT",
+    "total_course_views": "BIGINT",
+    "assignment_submissions": "BIGINT",
+    "discussion_posts": "BIGINT",
+    "plagiarism_incidents": "BIGINT",
+    "intervention_count": "BIGINT",
+    "at_risk_flag": "BOOLEAN",
+}
+
+
+def configuration_for(url, api_key=DEMO_API_KEY, **overrides):
+    configuration = {"api_key": api_key, "base_url": url, "page_size": "100"}
+    configuration.update(overrides)
+    return configuration
+
+
+def query(project: Path, sql: str):
+    with duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True) as db:
+        return db.execute(sql).fetchall()
+
+
+def read_state(project: Path) -> dict:
+    return json.loads((project / "files" / "state.json").read_text())
+
+
+def data_requests(sim):
+    return [r for r in sim.requests if r.path == "/hed_data"]
+
+
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory):
+    """One simulator and one project, synced fully once; tests below build on it."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    with HedSimulator(records=RECORDS, seed=11) as sim:
+        project = make_project(workdir / "project", configuration_for(sim.url))
+        env = offline_env(workdir)
+        full = run_debug(project, env)
+        yield {"sim": sim, "project": project, "env": env, "full": full}
+
+
+def test_full_sync_succeeds_with_every_record(happy):
+    assert happy["full"].returncode == 0, happy["full"].stdout[-3000:]
+    assert operation_counts(happy["full"].stdout)["Upserts"] == RECORDS
+    assert query(happy["project"], "SELECT count(*) FROM tester.hed_records") == [(RECORDS,)]
+
+
+def test_full_sync_declares_warehouse_types(happy):
+    rows = query(
+        happy["project"],
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'tester' AND table_name = 'hed_records'",
+    )
+    actual = dict(rows)
+    assert {column: actual.get(column) for column in EXPECTED_TYPES} == EXPECTED_TYPES
+
+
+def test_full_sync_keeps_money_exact_to_the_cent(happy):
+    source = {r["record_id"]: r["financial_aid_amount"] for r in happy["sim"].records()}
+    loaded = dict(
+        query(happy["project"], "SELECT record_id, financial_aid_amount FROM tester.hed_records")
+    )
+    assert {key: Decimal(f"{value:.2f}") for key, value in source.items()} == loaded
+
+
+def test_full_sync_loads_unpadded_timestamps_as_timestamps(happy):
+    source = {r["record_id"]: r["last_updated"] for r in happy["sim"].records()}
+    loaded = query(
+        happy["project"],
+        "SELECT record_id, strftime(last_updated, '%Y-%m-%d %-H:%M:%S') FROM tester.hed_records",
+    )
+    assert dict(loaded) == source
+
+
+def test_full_sync_saves_only_the_cursor_in_state(happy):
+    state = read_state(happy["project"])
+    assert list(state) == ["next_cursor"]
+    assert state["next_cursor"].startswith("gAAAAA")
+
+
+def test_incremental_sync_upserts_exactly_the_changes_then_nothing(happy):
+    sim, project, env = happy["sim"], happy["project"], happy["env"]
+    changes = sim.add_changes(new=10, updated=5)
+    incremental = run_debug(project, env)
+    assert incremental.returncode == 0, incremental.stdout[-3000:]
+    assert "Incremental sync from saved cursor" in incremental.stdout
+    assert operation_counts(incremental.stdout)["Upserts"] == 15
+    assert query(project, "SELECT count(*) FROM tester.hed_records") == [(RECORDS + 10,)]
+    loaded = {row[0] for row in query(project, "SELECT record_id FROM tester.hed_records")}
+    assert set(changes["new"]) <= loaded
+
+    sim.clear_requests()
+    idle = run_debug(project, env)
+    assert idle.returncode == 0
+    assert operation_counts(idle.stdout)["Upserts"] == 0
+    assert len(data_requests(sim)) == 1
+
+
+@pytest.fixture
+def project_for(tmp_path):
+    """Make a project against a simulator; returns (project, env)."""
+
+    def build(sim, **configuration):
+        project = make_project(tmp_path / "project", configuration_for(sim.url, **configuration))
+        return project, offline_env(tmp_path)
+
+    return build
+
+
+def test_wrong_key_fails_fast_and_names_the_key_problem(simulator, project_for):
+    project, env = project_for(simulator, api_key="not-the-key")
+    result = run_debug(project, env)
+    assert result.returncode != 0
+    assert "SYNC FAILED" in result.stdout
+    assert "Check api_key" in result.stdout
+    assert len(data_requests(simulator)) <= 2
+
+
+def test_configuration_error_is_refused_before_any_request(simulator, project_for):
+    project, env = project_for(simulator, page_size="0")
+    result = run_debug(project, env)
+    assert result.returncode != 0
+    assert "'page_size' must be an integer from 1 to 200" in result.stdout
+    assert data_requests(simulator) == []
+
+
+def test_sync_lands_every_record_through_mixed_faults(simulator, project_for):
+    simulator.set_faults(fail_rate=0.3, rate_limit_every=5, retry_after=1, reset_rate=0.1)
+    project, env = project_for(simulator)
+    result = run_debug(project, env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    ids = {row[0] for row in query(project, "SELECT record_id FROM tester.hed_records")}
+    assert ids == {record["record_id"] for record in simulator.records()}
+    faults = [r.fault for r in data_requests(simulator) if r.fault]
+    assert len(faults) >= 3
+
+
+def test_malformed_records_are_skipped_and_the_sync_succeeds(simulator, project_for):
+    records = simulator.records()
+    simulator.corrupt_record(records[0]["record_id"], set={"record_id": None})
+    simulator.corrupt_record(records[1]["record_id"], set={"current_gpa": "abc"})
+    project, env = project_for(simulator)
+    result = run_debug(project, env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert query(project, "SELECT count(*) FROM tester.hed_records") == [(RECORDS - 2,)]
+    assert "Skipped 2 malformed HED records" in result.stdout
+
+
+def test_a_field_the_api_adds_later_lands_as_a_new_column(simulator, project_for):
+    victim = simulator.records()[0]["record_id"]
+    simulator.corrupt_record(victim, set={"retention_score": 0.875})
+    project, env = project_for(simulator)
+    assert run_debug(project, env).returncode == 0
+    assert query(
+        project, f"SELECT retention_score FROM tester.hed_records WHERE record_id = '{victim}'"
+    ) == [(0.875,)]
+
+
+def test_key_never_reaches_output_state_or_crash_reports(make_simulator, project_for):
+    sim = make_simulator(api_key=SECRET_KEY)
+    project, env = project_for(sim, api_key=SECRET_KEY)
+    outputs = [run_debug(project, env).stdout]
+    sim.queue_response(status=503, body={"error": "down"}, times=1)
+    sim.queue_response(status=403, body={"error": "Forbidden"}, times=1)
+    failed = run_debug(project, env)
+    assert failed.returncode != 0
+    outputs.append(failed.stdout)
+    assert all(SECRET_KEY not in output for output in outputs)
+    written = [p for p in project.rglob("*") if p.is_file() and p.name != "configuration.json"]
+    assert any("crash-reports" in str(p) for p in written)
+    leaking = [str(p) for p in written if SECRET_KEY.encode() in p.read_bytes()]
+    assert leaking == []
+
+
+def run_configuration_test(project: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [fivetran_executable(), "configuration", str(project), "--test"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_configuration_test_passes_with_the_demo_key(simulator, project_for):
+    project, env = project_for(simulator)
+    result = run_configuration_test(project, env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "All tests passed" in result.stdout
+
+
+def test_configuration_test_fails_clearly_with_a_wrong_key(simulator, project_for):
+    project, env = project_for(simulator, api_key="wrong-key")
+    result = run_configuration_test(project, env)
+    assert result.returncode != 0
+    assert "Check api_key" in result.stdout
