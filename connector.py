@@ -352,7 +352,10 @@ class HedClient:
                 "Check base_url in the connector configuration."
             )
         if status == 400 and cursor:  # page_size is validated, so the cursor is the suspect
-            return CursorRejectedError(f"The HED API rejected the cursor (HTTP 400: {detail}).")
+            return CursorRejectedError(
+                f"The HED API rejected the cursor (HTTP 400: {detail}). Rerun the sync: it "
+                "resumes from its last checkpoint, and re-syncs from the start if that fails too."
+            )
         return ApiError(
             f"The HED API rejected the request (HTTP {status}: {detail}). "
             "Check page_size and base_url in the connector configuration."

@@ -1,0 +1,567 @@
+#!/usr/bin/env bash
+# Reset the connector's local state, run one debug sync, and show what it loaded.
+#
+# Steps: check the project -> confirm -> `fivetran reset` -> `fivetran debug` -> sample rows
+# and a data-quality summary -> the operation summary -> the next sync state.
+# Run with --help for the options. Any failed step stops the script with a non-zero exit.
+set -Eeuo pipefail
+
+# Seed for --local: every simulator started with the same seed accepts the others' cursors,
+# so an --incremental run can resume from the state a previous --local run saved.
+readonly DEFAULT_SEED=42
+# Changes the simulator makes before a --local --incremental sync.
+readonly INCREMENTAL_NEW=10
+readonly INCREMENTAL_UPDATED=5
+# Seconds to wait for the simulator to print its URL.
+readonly SIMULATOR_START_TIMEOUT_S=20
+readonly SAMPLE_ROWS=5
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly REPO
+readonly VENV="$REPO/.venv"
+readonly STAMP_NAME=".requirements-dev.sha256"
+
+usage() {
+  cat <<EOF
+Usage: ./debug_and_reset.sh [options]
+
+Deletes the local sync output (files/warehouse.db and files/state.json), runs a full
+debug sync with 'fivetran debug', then shows sample rows, a data-quality summary, the
+operation counts and the state the next sync starts from.
+
+Options:
+  --local          Sync from the local HED simulator (started and stopped by this script)
+                   with its demo key; configuration.json is not read or changed.
+  --incremental    Keep the saved state and run a second, incremental sync (no reset, no
+                   prompt). With --local the simulator first makes ${INCREMENTAL_NEW} new and
+                   ${INCREMENTAL_UPDATED} updated records, so only those are synced.
+  --config PATH    Configuration file to use (default: configuration.json).
+  --seed N         Simulator seed for --local (default: ${DEFAULT_SEED}). Use the same seed
+                   for a --local run and the --local --incremental run after it.
+  --records N      Records the simulator starts with for --local (default: 600).
+  -y, --yes        Do not ask before deleting the local state.
+  -h, --help       Show this help.
+
+Quickstart: ./debug_and_reset.sh --local --yes
+On a machine without the Fivetran SDK, the first run creates .venv and installs
+requirements-dev.txt into it.
+EOF
+}
+
+# ---------------------------------------------------------------------------------------
+# Output
+
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+  BOLD=$'\033[1m' GREEN=$'\033[32m' YELLOW=$'\033[33m' RED=$'\033[31m' RESET=$'\033[0m'
+else
+  BOLD="" GREEN="" YELLOW="" RED="" RESET=""
+fi
+
+CURRENT_STEP=""
+
+# step NUMBER TITLE: print a header; a failure from here on names this step.
+step() {
+  CURRENT_STEP="$1 ($2)"
+  printf '\n%s== Step %s: %s ==%s\n' "$BOLD" "$1" "$2" "$RESET"
+}
+ok() { printf '%s[ok]%s %s\n' "$GREEN" "$RESET" "$*"; }
+note() { printf '%s[note]%s %s\n' "$YELLOW" "$RESET" "$*"; }
+err() { printf '%s[error]%s %s\n' "$RED" "$RESET" "$*" >&2; }
+die() {
+  err "$*"
+  exit 1
+}
+
+# ---------------------------------------------------------------------------------------
+# Python helpers, run with the interpreter that has the SDK (and so DuckDB) installed.
+# Messages meant for the user are printed by the helper itself; a non-zero exit means the
+# step failed. The API key is never printed.
+
+HELPER=$(
+  cat <<'PY'
+import json
+import re
+import sys
+import urllib.request
+
+PLACEHOLDER = "YOUR_HED_API_KEY"
+OPERATIONS = ("Upserts", "Updates", "Deletes", "Truncates", "Schema changes", "Checkpoints")
+SAMPLE_COLUMNS = (
+    "record_id", "student_id", "major_code", "academic_standing",
+    "current_gpa", "at_risk_flag", "last_updated",
+)
+
+
+def fail(message):
+    print(message, file=sys.stderr)
+    sys.exit(1)
+
+
+def load_config(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except OSError as error:
+        fail(f"Cannot read the configuration {path}: {error.strerror}.")
+    except ValueError as error:
+        fail(f"The configuration {path} is not valid JSON ({error}).")
+    if not isinstance(config, dict):
+        fail(f"The configuration {path} must be a JSON object.")
+    bad = sorted(key for key, value in config.items() if not isinstance(value, str))
+    if bad:
+        fail(f"In {path}, every value must be a string (in quotes); not: {', '.join(bad)}.")
+    return config
+
+
+def table():
+    import connector
+
+    print(connector.schema({})[0]["table"])
+
+
+def check_config(path, script):
+    api_key = load_config(path).get("api_key", "").strip()
+    if api_key in ("", PLACEHOLDER):
+        what = "has no api_key" if not api_key else "still holds the placeholder api_key"
+        fail(
+            f"{path} {what}.\n"
+            f'  - Set "api_key" in it to your HED API key, or pass --config PATH to a file\n'
+            f"    that has one (values are strings), or\n"
+            f"  - run against the local simulator instead: {script} --local"
+        )
+
+
+def local_config(source, target, url):
+    from hed_simulator import DEMO_API_KEY
+
+    config = load_config(source) if source else {}
+    config.update({"api_key": DEMO_API_KEY, "base_url": url})
+    with open(target, "w", encoding="utf-8") as handle:
+        json.dump(config, handle)
+
+
+def changes(url, new, updated):
+    from hed_simulator import DEMO_API_KEY
+
+    request = urllib.request.Request(
+        url + "/_simulator/changes",
+        data=json.dumps({"new": int(new), "updated": int(updated)}).encode(),
+        headers={"x-api-key": DEMO_API_KEY, "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.load(response)
+    except (OSError, ValueError) as error:
+        fail(f"The simulator did not make the changes: {error}")
+    print(f"The simulator made {len(body['new'])} new and {len(body['updated'])} updated records.")
+
+
+def quoted(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def print_table(columns, rows):
+    texts = [["NULL" if value is None else str(value) for value in row] for row in rows]
+    widths = [max([len(column)] + [len(row[i]) for row in texts]) for i, column in enumerate(columns)]
+    line = "  ".join("-" * width for width in widths)
+    print("  ".join(column.ljust(width) for column, width in zip(columns, widths)).rstrip())
+    print(line)
+    for row in texts:
+        print("  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip())
+
+
+def report(database, table_name, limit):
+    import duckdb
+
+    qualified = f"tester.{quoted(table_name)}"
+    try:
+        con = duckdb.connect(database, read_only=True)
+        described = con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'tester' AND table_name = ? ORDER BY ordinal_position",
+            [table_name],
+        ).fetchall()
+    except duckdb.Error as error:
+        fail(f"Cannot read {database}: {error}")
+    columns = [name for (name,) in described]
+    if not columns:
+        fail(f"{database} has no table {qualified}: the sync loaded nothing.")
+    shown = [name for name in SAMPLE_COLUMNS if name in columns] or columns[:6]
+    order = "record_id" if "record_id" in columns else columns[0]
+    query = (
+        f"SELECT {', '.join(map(quoted, shown))} FROM {qualified} "
+        f"ORDER BY {quoted(order)} LIMIT {int(limit)}"
+    )
+    print(f"Query: {query}\n")
+    print_table(shown, con.execute(query).fetchall())
+    print(f"({len(shown)} of {len(columns)} columns shown)")
+    quality(con, qualified, columns)
+
+
+def quality(con, qualified, columns):
+    data_columns = [name for name in columns if not name.startswith("_fivetran")]
+    rows = con.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0]
+    print("\nData quality")
+    print(f"  Rows:               {rows:,}")
+    if "student_id" in columns:
+        students = con.execute(f"SELECT count(DISTINCT student_id) FROM {qualified}").fetchone()[0]
+        print(f"  Distinct students:  {students:,}")
+    nulls_sql = ", ".join(f"count(*) - count({quoted(name)})" for name in data_columns)
+    nulls = con.execute(f"SELECT {nulls_sql} FROM {qualified}").fetchone()
+    with_nulls = [(name, count) for name, count in zip(data_columns, nulls) if count]
+    if with_nulls:
+        print("  Null values:")
+        for name, count in with_nulls:
+            print(f"    {name}: {count:,}")
+    else:
+        print("  Null values:        none")
+    if "at_risk_flag" in columns:
+        at_risk = con.execute(f"SELECT count(*) FILTER (at_risk_flag) FROM {qualified}").fetchone()[0]
+        share = 100 * at_risk / rows if rows else 0
+        print(f"  At risk:            {at_risk:,} of {rows:,} ({share:.1f}%)")
+    if "last_updated" in columns:
+        low, high = con.execute(f"SELECT min(last_updated), max(last_updated) FROM {qualified}").fetchone()
+        print(f"  last_updated range: {low} to {high}")
+
+
+def summary(log_path):
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", handle.read())
+    found = {}
+    for name, count in re.findall(r"^\s*([A-Za-z][A-Za-z ]*?)\s*\|\s*(\d+)\s*$", text, re.M):
+        found[name] = int(count)  # the last table in the output wins
+    if not all(name in found for name in OPERATIONS):
+        fail("The debug output has no operation summary table (did the SDK's format change?).")
+    print("  Operation       | Count")
+    print("  ----------------+--------")
+    for name in OPERATIONS:
+        print(f"  {name:<15} | {found[name]}")
+
+
+def state(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except FileNotFoundError:
+        fail(f"No state was saved ({path} is missing).")
+    except ValueError as error:
+        fail(f"{path} is not valid JSON ({error}).")
+    print(f"Next sync state: {json.dumps(saved)}")
+
+
+COMMANDS = {
+    "table": table,
+    "check-config": check_config,
+    "local-config": local_config,
+    "changes": changes,
+    "report": report,
+    "summary": summary,
+    "state": state,
+}
+COMMANDS[sys.argv[1]](*sys.argv[2:])
+PY
+)
+
+helper() {
+  "$PY" -c "$HELPER" "$@"
+}
+
+# ---------------------------------------------------------------------------------------
+# Tools: the repository's .venv, else an active virtualenv, else fivetran and python3 on
+# PATH, else a new .venv. A venv's bin is appended to PATH (the SDK runs `pipreqs` from
+# PATH), never prepended, so a pipreqs placed earlier on PATH still wins.
+
+PY=""
+FT=""
+
+use_venv() {
+  PY="$1/bin/python"
+  FT="$1/bin/fivetran"
+  PATH="$PATH:$1/bin"
+  export PATH
+}
+
+file_sha256() {
+  "$1" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$2"
+}
+
+find_base_python() {
+  local candidate
+  for candidate in python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+bootstrap_venv() {
+  local base
+  base="$(find_base_python)" || die "Python 3.10 or newer is needed (python3 on PATH)."
+  note "The Fivetran SDK is not installed: creating .venv and installing requirements-dev.txt"
+  note "(once; takes a minute or two)."
+  "$base" -m venv "$VENV" ||
+    die "Could not create .venv (on Debian/Ubuntu: sudo apt-get install python3-venv)."
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet \
+    -r "$REPO/requirements-dev.txt" || die "Installing requirements-dev.txt into .venv failed."
+  file_sha256 "$VENV/bin/python" "$REPO/requirements-dev.txt" >"$VENV/$STAMP_NAME"
+  ok "Created .venv"
+}
+
+find_tools() {
+  if [[ -x "$VENV/bin/fivetran" && -x "$VENV/bin/python" ]]; then
+    use_venv "$VENV"
+  elif [[ -n "${VIRTUAL_ENV:-}" && -x "$VIRTUAL_ENV/bin/fivetran" && -x "$VIRTUAL_ENV/bin/python" ]]; then
+    use_venv "$VIRTUAL_ENV"
+  elif command -v fivetran >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 &&
+    python3 -c 'import fivetran_connector_sdk, duckdb' >/dev/null 2>&1; then
+    PY="python3"
+    FT="fivetran"
+  else
+    bootstrap_venv
+    use_venv "$VENV"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------
+# The local simulator and clean-up
+
+TMP_DIR=""
+SIM_PID=""
+
+stop_simulator() {
+  [[ -n "$SIM_PID" ]] || return 0
+  if kill -0 "$SIM_PID" 2>/dev/null; then
+    kill -TERM "$SIM_PID" 2>/dev/null || true
+    local tries=0
+    while kill -0 "$SIM_PID" 2>/dev/null && ((tries < 50)); do
+      sleep 0.1
+      tries=$((tries + 1))
+    done
+    kill -KILL "$SIM_PID" 2>/dev/null || true
+  fi
+  wait "$SIM_PID" 2>/dev/null || true
+  echo "Stopped the simulator (PID $SIM_PID)."
+  SIM_PID=""
+}
+
+on_exit() {
+  local status=$?
+  trap - EXIT INT TERM
+  stop_simulator
+  [[ -z "$TMP_DIR" ]] || rm -rf "$TMP_DIR"
+  if ((status != 0)) && [[ -n "$CURRENT_STEP" ]]; then
+    err "Step ${CURRENT_STEP} failed (exit ${status})."
+  fi
+  exit "$status"
+}
+
+start_simulator() {
+  local out="$TMP_DIR/simulator.out" errors="$TMP_DIR/simulator.err"
+  local args=(--port 0 --seed "$SEED")
+  [[ -z "$RECORDS" ]] || args+=(--records "$RECORDS")
+  "$PY" -m hed_simulator "${args[@]}" >"$out" 2>"$errors" </dev/null &
+  SIM_PID=$!
+  local deadline=$((SECONDS + SIMULATOR_START_TIMEOUT_S))
+  while true; do
+    if [[ -s "$out" ]] && [[ "$(wc -l <"$out")" -ge 1 ]]; then
+      SIM_URL="$(head -n 1 "$out")"
+      break
+    fi
+    if ! kill -0 "$SIM_PID" 2>/dev/null; then
+      cat "$errors" >&2
+      SIM_PID=""
+      die "The simulator exited before printing its URL (see above)."
+    fi
+    ((SECONDS < deadline)) || die "The simulator printed no URL within ${SIMULATOR_START_TIMEOUT_S} s."
+    sleep 0.1
+  done
+  [[ "$SIM_URL" == http://* ]] || die "The simulator printed '$SIM_URL' instead of its URL."
+  ok "Simulator running at $SIM_URL (PID $SIM_PID, seed $SEED)"
+}
+
+# ---------------------------------------------------------------------------------------
+# Arguments
+
+LOCAL=false
+INCREMENTAL=false
+ASSUME_YES=false
+CONFIG="$REPO/configuration.json"
+SEED="$DEFAULT_SEED"
+RECORDS=""
+SIM_URL=""
+
+need_value() {
+  [[ $# -ge 2 && -n "$2" ]] || {
+    err "$1 needs a value."
+    usage >&2
+    exit 2
+  }
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --local) LOCAL=true ;;
+    --incremental) INCREMENTAL=true ;;
+    -y | --yes) ASSUME_YES=true ;;
+    --config)
+      need_value "$@"
+      CONFIG="$2"
+      shift
+      ;;
+    --seed)
+      need_value "$@"
+      SEED="$2"
+      shift
+      ;;
+    --records)
+      need_value "$@"
+      RECORDS="$2"
+      shift
+      ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      err "Unknown option: $1"
+      usage >&2
+      exit 2
+      ;;
+  esac
+  shift
+done
+
+[[ "$SEED" =~ ^[0-9]+$ ]] || die "--seed must be a whole number (got '$SEED')."
+[[ -z "$RECORDS" || "$RECORDS" =~ ^[0-9]+$ ]] || die "--records must be a whole number."
+# A relative --config is relative to where the script was started.
+[[ "$CONFIG" == /* ]] || CONFIG="$PWD/$CONFIG"
+
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+cd "$REPO"
+TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/hed-debug.XXXXXX")"
+readonly STATE_FILE="$REPO/files/state.json"
+readonly WAREHOUSE="$REPO/files/warehouse.db"
+readonly DEBUG_LOG="$TMP_DIR/debug.log"
+
+printf '%sHED connector: debug and reset%s\n' "$BOLD" "$RESET"
+
+# ---------------------------------------------------------------------------------------
+step "1/7" "check the project"
+[[ -f "$REPO/connector.py" ]] || die "No connector.py in $REPO."
+find_tools
+ok "Using $FT"
+if [[ "$LOCAL" == true ]]; then
+  if [[ -f "$CONFIG" ]]; then
+    ok "Local mode: settings from $CONFIG; the simulator's URL and demo key replace base_url and api_key"
+  else
+    CONFIG=""
+    ok "Local mode: the simulator's demo key and URL, default settings"
+  fi
+  [[ -f "$REPO/hed_simulator/__main__.py" ]] || die "--local needs hed_simulator/ in $REPO."
+else
+  [[ -f "$CONFIG" ]] || die "No configuration file at $CONFIG (use --config PATH or --local)."
+  helper check-config "$CONFIG" "$0" || exit 1
+  ok "Configuration: $CONFIG"
+fi
+TABLE="$(PYTHONDONTWRITEBYTECODE=1 helper table | tail -n 1)" ||
+  die "Could not import connector.py to read its schema() (see the error above)."
+[[ -n "$TABLE" ]] || die "connector.py's schema() returned no table name."
+ok "Table (from connector.schema()): $TABLE"
+
+# ---------------------------------------------------------------------------------------
+step "2/7" "confirm"
+if [[ "$INCREMENTAL" == true ]]; then
+  ok "Skipped: --incremental keeps the saved state"
+  if [[ -f "$STATE_FILE" ]]; then
+    ok "Resuming from $STATE_FILE"
+  else
+    note "No saved state in files/state.json: this sync starts from the beginning."
+  fi
+elif [[ ! -e "$REPO/files" ]]; then
+  ok "Nothing to delete: files/ does not exist yet"
+else
+  echo "This resets the connector's local state by deleting $REPO/files/, which holds:"
+  echo "  - warehouse.db: the DuckDB copy of the rows synced so far"
+  echo "  - state.json:   the saved cursor, so the next sync starts from the beginning"
+  if [[ "$ASSUME_YES" == true ]]; then
+    ok "Confirmed by --yes"
+  else
+    printf 'Do you want to continue? (Y/n) '
+    answer=""
+    if ! read -r answer; then
+      echo
+      die "No answer could be read (stdin is not a terminal): pass --yes to confirm."
+    fi
+    if [[ -n "$answer" && ! "$answer" =~ ^[Yy]([Ee][Ss])?$ ]]; then
+      CURRENT_STEP=""
+      echo "Cancelled: nothing was deleted."
+      exit 1
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------
+step "3/7" "reset"
+if [[ "$INCREMENTAL" == true ]]; then
+  ok "Skipped: --incremental keeps the saved state"
+elif [[ ! -e "$REPO/files" ]]; then
+  ok "Skipped: nothing to reset"
+else
+  "$FT" reset "$REPO" --yes </dev/null
+  [[ ! -e "$STATE_FILE" && ! -e "$WAREHOUSE" ]] || die "fivetran reset left files/ behind."
+  ok "Reset done"
+fi
+
+# ---------------------------------------------------------------------------------------
+step "4/7" "sync with fivetran debug"
+if [[ "$LOCAL" == true ]]; then
+  CURRENT_STEP="4/7 (start the simulator)"
+  start_simulator
+  LOCAL_CONFIG="$TMP_DIR/configuration.json"
+  (umask 077 && helper local-config "$CONFIG" "$LOCAL_CONFIG" "$SIM_URL")
+  chmod 600 "$LOCAL_CONFIG"
+  CONFIG="$LOCAL_CONFIG"
+  if [[ "$INCREMENTAL" == true ]]; then
+    CURRENT_STEP="4/7 (make changes in the simulator)"
+    helper changes "$SIM_URL" "$INCREMENTAL_NEW" "$INCREMENTAL_UPDATED"
+  fi
+  CURRENT_STEP="4/7 (fivetran debug)"
+fi
+echo "Running: fivetran debug --configuration <config> (live output below)"
+echo
+set +e
+"$FT" debug "$REPO" --configuration "$CONFIG" </dev/null 2>&1 | tee "$DEBUG_LOG"
+debug_status=${PIPESTATUS[0]}
+set -e
+echo
+((debug_status == 0)) || die "fivetran debug failed with exit code $debug_status (see its output above)."
+ok "Debug sync succeeded"
+stop_simulator
+
+# ---------------------------------------------------------------------------------------
+step "5/7" "sample rows and data quality"
+[[ -f "$WAREHOUSE" ]] || die "The sync wrote no $WAREHOUSE."
+helper report "$WAREHOUSE" "$TABLE" "$SAMPLE_ROWS"
+
+# ---------------------------------------------------------------------------------------
+step "6/7" "operation summary (from this run's output)"
+helper summary "$DEBUG_LOG"
+
+# ---------------------------------------------------------------------------------------
+step "7/7" "next sync state"
+helper state "$STATE_FILE"
+
+CURRENT_STEP=""
+echo
+if [[ "$INCREMENTAL" == true ]]; then
+  ok "Incremental debug sync completed."
+else
+  ok "Debug and reset completed."
+fi

@@ -1,0 +1,287 @@
+"""debug_and_reset.sh end to end: real script, real `fivetran` CLI, real simulator process.
+
+Each run happens in a temporary copy of the repository (no .venv there, so the script must
+find `fivetran` and python on PATH), with devkit's offline environment so the CLI makes no
+online lookups. Full syncs are costly (a few seconds each): the --local run and the
+--incremental run after it happen once per module and several tests read their output.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from devkit.sdk_cli import offline_env, operation_counts
+from hed_simulator import DEMO_API_KEY
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = "debug_and_reset.sh"
+COPIED = (
+    "connector.py",
+    "configuration.json",
+    "requirements.txt",
+    "requirements-dev.txt",
+    "pyproject.toml",
+    SCRIPT,
+)
+RUN_TIMEOUT_S = 180
+RECORD_ROW = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\s", re.M)
+SIMULATOR_PID = re.compile(r"Simulator running at \S+ \(PID (\d+)")
+
+
+def copy_repo(target: Path) -> Path:
+    """The files the script needs, without .venv, files/ or caches."""
+    target.mkdir(parents=True)
+    for name in COPIED:
+        shutil.copy2(REPO_ROOT / name, target / name)
+    shutil.copytree(
+        REPO_ROOT / "hed_simulator",
+        target / "hed_simulator",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return target
+
+
+def run_script(
+    project: Path, env: dict, *args: str, timeout: float = RUN_TIMEOUT_S
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(project / SCRIPT), *args],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def section(output: str, step: str) -> str:
+    """The script's output from the header of `step` (e.g. "5/7") to the next header."""
+    start = output.index(f"== Step {step}")
+    following = output.find("== Step", start + 1)
+    return output[start : following if following != -1 else len(output)]
+
+
+def simulator_pid(output: str) -> int:
+    match = SIMULATOR_PID.search(output)
+    assert match, "the script did not report the simulator's PID"
+    return int(match.group(1))
+
+
+def is_running(pid: int) -> bool:
+    """True if `pid` is a live process (a zombie counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def processes_in(folder: Path) -> list:
+    """PIDs of processes whose working directory is `folder` (leaked simulators would be)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder and is_running(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def write_config(path: Path, **values: str) -> Path:
+    path.write_text(json.dumps(values))
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("debug_and_reset")
+    project = copy_repo(root / "project")
+    return {"project": project, "env": offline_env(root / "env")}
+
+
+@pytest.fixture(scope="module")
+def full_sync(workspace) -> subprocess.CompletedProcess:
+    """One `--local --yes` run, shared by the tests that read its output."""
+    before = (workspace["project"] / "configuration.json").read_bytes()
+    result = run_script(workspace["project"], workspace["env"], "--local", "--yes")
+    result.configuration_unchanged = (
+        workspace["project"] / "configuration.json"
+    ).read_bytes() == before
+    return result
+
+
+@pytest.fixture(scope="module")
+def incremental_sync(workspace, full_sync) -> subprocess.CompletedProcess:
+    """A `--local --incremental` run from the state the full sync saved."""
+    assert full_sync.returncode == 0, full_sync.stdout + full_sync.stderr
+    return run_script(workspace["project"], workspace["env"], "--local", "--incremental")
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return copy_repo(tmp_path / "project")
+
+
+@pytest.fixture
+def env(tmp_path) -> dict:
+    return offline_env(tmp_path / "env")
+
+
+def test_local_full_sync_exits_zero(full_sync):
+    assert full_sync.returncode == 0, full_sync.stdout + full_sync.stderr
+
+
+def test_local_full_sync_reports_600_upserts_from_its_own_output(full_sync):
+    counts = operation_counts(section(full_sync.stdout, "6/7"))
+    assert counts["Upserts"] == 600
+    assert set(counts) == {
+        "Upserts",
+        "Updates",
+        "Deletes",
+        "Truncates",
+        "Schema changes",
+        "Checkpoints",
+    }
+
+
+def test_local_full_sync_shows_five_sample_rows(full_sync):
+    sample = section(full_sync.stdout, "5/7")
+    assert 'ORDER BY "record_id" LIMIT 5' in sample
+    assert len(RECORD_ROW.findall(sample)) == 5
+
+
+def test_local_full_sync_shows_data_quality_summary(full_sync):
+    summary = section(full_sync.stdout, "5/7")
+    assert re.search(r"Rows:\s+600\b", summary)
+    assert re.search(r"Distinct students:\s+\d+", summary)
+    assert re.search(r"Null values:\s+none", summary)
+    assert re.search(r"At risk:\s+\d+ of 600 \(\d+\.\d%\)", summary)
+    assert re.search(r"last_updated range: 2\d{3}-\d\d-\d\d .* to 2\d{3}-", summary)
+
+
+def test_local_full_sync_prints_next_sync_state(full_sync, workspace):
+    line = re.search(r"^Next sync state: (.*)$", section(full_sync.stdout, "7/7"), re.M)
+    assert line
+    state = json.loads(line.group(1))
+    assert state["next_cursor"]
+    saved = json.loads((workspace["project"] / "files" / "state.json").read_text())
+    assert state == saved
+
+
+def test_local_full_sync_stops_the_simulator(full_sync, workspace):
+    assert not is_running(simulator_pid(full_sync.stdout))
+    assert processes_in(workspace["project"]) == []
+
+
+def test_local_full_sync_never_prints_the_api_key(full_sync):
+    assert DEMO_API_KEY not in full_sync.stdout + full_sync.stderr
+
+
+def test_local_full_sync_leaves_configuration_json_unchanged(full_sync):
+    assert full_sync.configuration_unchanged
+
+
+def test_local_full_sync_reads_table_name_from_schema(full_sync):
+    assert "Table (from connector.schema()): hed_records" in full_sync.stdout
+
+
+def test_local_incremental_syncs_only_the_changes(incremental_sync):
+    assert incremental_sync.returncode == 0, incremental_sync.stdout + incremental_sync.stderr
+    assert "Incremental sync from saved cursor" in incremental_sync.stdout
+    assert operation_counts(section(incremental_sync.stdout, "6/7"))["Upserts"] == 15
+
+
+def test_local_incremental_keeps_the_rows_of_the_full_sync(incremental_sync):
+    # 600 initial records plus 10 new ones; the 5 updated ones replace their old rows.
+    assert re.search(r"Rows:\s+610\b", section(incremental_sync.stdout, "5/7"))
+
+
+def test_local_incremental_stops_the_simulator(incremental_sync, workspace):
+    assert not is_running(simulator_pid(incremental_sync.stdout))
+    assert processes_in(workspace["project"]) == []
+
+
+def test_wrong_api_key_fails_with_nonzero_exit(project, env, simulator, tmp_path):
+    config = write_config(tmp_path / "wrong.json", api_key="not-the-key", base_url=simulator.url)
+    result = run_script(project, env, "--config", str(config), "--yes")
+    assert result.returncode != 0
+    assert "fivetran debug failed" in result.stderr
+    assert "Step 4/7 (sync with fivetran debug) failed" in result.stderr
+    assert "not-the-key" not in result.stdout + result.stderr
+
+
+def test_failed_local_sync_stops_the_simulator(project, env, tmp_path):
+    # A page_size the connector refuses makes the sync fail after the simulator started.
+    config = write_config(tmp_path / "bad.json", page_size="500")
+    result = run_script(project, env, "--local", "--yes", "--config", str(config))
+    assert result.returncode != 0
+    assert not is_running(simulator_pid(result.stdout))
+    assert processes_in(project) == []
+
+
+def test_interrupt_stops_the_simulator(project, env):
+    # Ctrl-C reaches the whole foreground process group: send SIGINT to the group mid-sync.
+    process = subprocess.Popen(
+        ["bash", str(project / SCRIPT), "--local", "--yes", "--records", "20000"],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = ""
+    try:
+        for line in process.stdout:
+            output += line
+            if "Checkpoint:" in line:
+                os.killpg(process.pid, signal.SIGINT)
+                break
+        output += process.stdout.read()
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, output
+    pid = simulator_pid(output)
+    deadline = time.monotonic() + 5
+    while is_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not is_running(pid)
+    assert processes_in(project) == []
+
+
+def test_placeholder_key_without_local_fails_with_instructions(project, env):
+    result = run_script(project, env, "--yes")
+    assert result.returncode == 1
+    assert "placeholder api_key" in result.stderr
+    assert "--local" in result.stderr
+    assert not (project / "files").exists()
+
+
+def test_reset_without_yes_and_without_terminal_deletes_nothing(project, env):
+    (project / "files").mkdir()
+    (project / "files" / "state.json").write_text('{"next_cursor": "kept"}')
+    result = run_script(project, env, "--local")
+    assert result.returncode == 1
+    assert "pass --yes" in result.stderr
+    assert (project / "files" / "state.json").exists()
+
+
+def test_help_exits_zero(project, env):
+    result = run_script(project, env, "--help")
+    assert result.returncode == 0
+    assert "--local" in result.stdout
+    assert "--incremental" in result.stdout

@@ -1,0 +1,362 @@
+"""deploy.sh against a stub `fivetran` that records how it was called.
+
+The stub writes its argv, the SDK's environment variables and the files of the project
+folder it was given to a JSON-lines file, prints a fake "Connection ID" line and exits with
+STUB_EXIT. PATH holds only the stub, a python3 and the system folders, so no real CLI runs.
+"""
+
+import base64
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = "deploy.sh"
+RUNTIME_FILES = ["connector.py", "requirements.txt"]
+FIVETRAN_KEY = base64.b64encode(b"fivetran-key-1234:fivetran-secret-5678").decode()
+HED_KEY = "real-hed-api-key-9876"
+SYSTEM_PATH = "/usr/bin:/bin"
+RUN_TIMEOUT_S = 30
+
+STUB = """#!{python}
+import json, os, sys
+
+args = sys.argv[1:]
+project = args[1] if len(args) > 1 and not args[1].startswith("-") else os.getcwd()
+files = sorted(
+    os.path.relpath(os.path.join(folder, name), project)
+    for folder, _, names in os.walk(project)
+    for name in names
+)
+names = ("FIVETRAN_API_KEY", "FIVETRAN_DESTINATION_NAME", "FIVETRAN_CONNECTION_NAME")
+record = {{
+    "argv": args,
+    "cwd": os.getcwd(),
+    "project": project,
+    "files": files,
+    "env": {{name: os.environ.get(name) for name in names}},
+}}
+with open(os.environ["STUB_RECORD"], "a", encoding="utf-8") as handle:
+    handle.write(json.dumps(record) + "\\n")
+print("The connection 'x' has been created successfully.")
+print("Connection ID: abc_def")
+sys.exit(int(os.environ.get("STUB_EXIT", "0")))
+"""
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """The repository's deploy inputs plus dev-only folders that must never ship."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in (SCRIPT, "connector.py", "requirements.txt", "configuration.json"):
+        shutil.copy2(REPO_ROOT / name, folder / name)
+    (folder / "tests").mkdir()
+    (folder / "tests" / "test_x.py").write_text("import pytest\n")
+    (folder / "hed_simulator").mkdir()
+    (folder / "hed_simulator" / "__init__.py").write_text("")
+    (folder / "pyproject.toml").write_text("[tool.ruff]\n")
+    return folder
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "production.json"
+    path.write_text(json.dumps({"api_key": HED_KEY, "base_url": "https://hed.example.com"}))
+    return path
+
+
+@pytest.fixture
+def record_file(tmp_path) -> Path:
+    return tmp_path / "stub-calls.jsonl"
+
+
+def make_bin(folder: Path, with_fivetran: bool) -> Path:
+    """A PATH folder with python3 and, optionally, the stub fivetran."""
+    folder.mkdir(exist_ok=True)
+    (folder / "python3").symlink_to(sys.executable)
+    if with_fivetran:
+        stub = folder / "fivetran"
+        stub.write_text(STUB.format(python=sys.executable))
+        stub.chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def env(tmp_path, record_file) -> dict:
+    """No FIVETRAN_* or virtualenv from the caller; the stub first on PATH."""
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FIVETRAN_") and key not in ("VIRTUAL_ENV", "PATH")
+    }
+    bin_dir = make_bin(tmp_path / "bin", with_fivetran=True)
+    base.update(
+        {
+            "PATH": f"{bin_dir}:{SYSTEM_PATH}",
+            "HOME": str(tmp_path / "home"),
+            "NO_COLOR": "1",
+            "STUB_RECORD": str(record_file),
+            "FIVETRAN_API_KEY": FIVETRAN_KEY,
+        }
+    )
+    return base
+
+
+def deploy(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(project / SCRIPT), *args],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+def stub_calls(record_file: Path) -> list:
+    if not record_file.exists():
+        return []
+    return [json.loads(line) for line in record_file.read_text().splitlines()]
+
+
+def full_args(config: Path, *extra: str) -> tuple:
+    return (
+        "--destination",
+        "MY_DESTINATION",
+        "--connection",
+        "hed_test_connection",
+        "--config",
+        str(config),
+        *extra,
+    )
+
+
+def test_deploy_calls_fivetran_deploy_with_the_given_inputs(project, env, config, record_file):
+    result = deploy(project, env, *full_args(config, "--yes"))
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    assert call["argv"] == [
+        "deploy",
+        call["project"],
+        "--destination",
+        "MY_DESTINATION",
+        "--connection",
+        "hed_test_connection",
+        "--configuration",
+        str(config),
+        "--yes",
+    ]
+    assert call["cwd"] == call["project"]
+
+
+def test_deploy_stages_only_runtime_files(project, env, config, record_file):
+    deploy(project, env, *full_args(config))
+    (call,) = stub_calls(record_file)
+    assert call["files"] == RUNTIME_FILES
+    assert Path(call["project"]) != project
+
+
+def test_deploy_passes_the_key_in_the_environment_not_argv(project, env, config, record_file):
+    deploy(project, env, *full_args(config))
+    (call,) = stub_calls(record_file)
+    assert call["env"]["FIVETRAN_API_KEY"] == FIVETRAN_KEY
+    assert FIVETRAN_KEY not in " ".join(call["argv"])
+
+
+def test_deploy_never_prints_either_key(project, env, config):
+    result = deploy(project, env, *full_args(config))
+    output = result.stdout + result.stderr
+    for secret in (FIVETRAN_KEY, "fivetran-secret-5678", HED_KEY):
+        assert secret not in output
+
+
+def test_deploy_shows_the_dashboard_link(project, env, config):
+    result = deploy(project, env, *full_args(config))
+    assert "Connection ID: abc_def" in result.stdout
+    assert "https://fivetran.com/dashboard/connections/abc_def/status" in result.stdout
+
+
+def test_deploy_exit_code_is_the_cli_exit_code(project, env, config):
+    result = deploy(project, {**env, "STUB_EXIT": "3"}, *full_args(config))
+    assert result.returncode == 3
+    assert "fivetran deploy failed with exit code 3" in result.stderr
+
+
+def test_deploy_removes_the_staging_folder(project, env, config, record_file):
+    deploy(project, env, *full_args(config))
+    (call,) = stub_calls(record_file)
+    assert not Path(call["project"]).exists()
+
+
+def test_deploy_without_terminal_or_yes_takes_the_sdk_defaults(project, env, config, record_file):
+    deploy(project, env, *full_args(config))
+    (call,) = stub_calls(record_file)
+    assert "--non-interactive" in call["argv"]
+    assert "--yes" not in call["argv"]
+
+
+def test_deploy_passes_the_python_version(project, env, config, record_file):
+    deploy(project, env, *full_args(config, "--python-version", "3.12"))
+    (call,) = stub_calls(record_file)
+    assert call["argv"][-3:-1] == ["--python-version", "3.12"]
+
+
+def test_deploy_reads_names_from_the_sdk_environment_variables(project, env, config, record_file):
+    names = {"FIVETRAN_DESTINATION_NAME": "ENV_DEST", "FIVETRAN_CONNECTION_NAME": "env_conn"}
+    result = deploy(project, {**env, **names}, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    assert call["argv"][2:6] == ["--destination", "ENV_DEST", "--connection", "env_conn"]
+
+
+def test_dry_run_calls_nothing(project, env, config, record_file):
+    result = deploy(project, env, *full_args(config, "--dry-run"))
+    assert result.returncode == 0, result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_dry_run_lists_staged_files_and_masks_the_key(project, env, config):
+    result = deploy(project, env, *full_args(config, "--dry-run"))
+    assert "  connector.py\n  requirements.txt\n" in result.stdout
+    assert "FIVETRAN_API_KEY=****" in result.stdout
+    assert "--connection hed_test_connection" in result.stdout
+    assert FIVETRAN_KEY not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["HED_connection", "1hed", "hed-connection", "hed connection"])
+def test_rejects_a_connection_name_fivetran_does_not_allow(
+    project, env, config, record_file, name
+):
+    args = ("--destination", "D", "--connection", name, "--config", str(config))
+    result = deploy(project, env, *args)
+    assert result.returncode == 1
+    assert "is not allowed by Fivetran" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_rejects_the_placeholder_api_key(project, env, record_file):
+    result = deploy(project, env, "--destination", "D", "--connection", "hed")
+    assert result.returncode == 1
+    assert "placeholder YOUR_HED_API_KEY" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not readable JSON"),
+        ('{"api_key": "k", "page_size": 100}', "every value must be a string"),
+        ('["api_key"]', "must be a JSON object"),
+    ],
+)
+def test_rejects_an_invalid_configuration(project, env, tmp_path, record_file, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = deploy(
+        project, env, "--destination", "D", "--connection", "hed", "--config", str(bad)
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_fails_when_the_fivetran_cli_is_missing(project, env, config, tmp_path, record_file):
+    no_cli = make_bin(tmp_path / "bin-without-cli", with_fivetran=False)
+    result = deploy(project, {**env, "PATH": f"{no_cli}:{SYSTEM_PATH}"}, *full_args(config))
+    assert result.returncode == 1
+    assert "fivetran CLI was not found" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+@pytest.mark.parametrize(
+    ("missing", "hint"),
+    [
+        ("--destination", "pass --destination NAME or set FIVETRAN_DESTINATION_NAME"),
+        ("--connection", "pass --connection NAME or set FIVETRAN_CONNECTION_NAME"),
+        ("FIVETRAN_API_KEY", "set FIVETRAN_API_KEY"),
+    ],
+)
+def test_missing_input_without_terminal_fails_fast(
+    project, env, config, record_file, missing, hint
+):
+    args = list(full_args(config))
+    if missing.startswith("--"):
+        position = args.index(missing)
+        del args[position : position + 2]
+    else:
+        env = {key: value for key, value in env.items() if key != missing}
+    started = time.monotonic()
+    result = deploy(project, env, *args)
+    assert result.returncode == 1
+    assert hint in result.stderr
+    assert time.monotonic() - started < RUN_TIMEOUT_S / 2
+    assert stub_calls(record_file) == []
+
+
+def test_rejects_a_key_that_is_not_base64_of_key_and_secret(project, env, config, record_file):
+    result = deploy(project, {**env, "FIVETRAN_API_KEY": "plain-key"}, *full_args(config))
+    assert result.returncode == 1
+    assert "not base64 of key:secret" in result.stderr
+    assert "plain-key" not in result.stdout + result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_key_prompt_does_not_echo(project, env, config, record_file):
+    """On a terminal the key is asked for with echo off: it never appears on screen."""
+    env = {key: value for key, value in env.items() if key != "FIVETRAN_API_KEY"}
+    main, secondary = pty.openpty()
+    process = subprocess.Popen(
+        ["bash", str(project / SCRIPT), "--account", "A", *full_args(config)],
+        cwd=project,
+        env=env,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    screen = b""
+    sent = False
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the terminal closes when the script exits
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            if not sent and b"not echoed" in screen:
+                time.sleep(0.2)  # let `read -s` switch echo off before typing
+                os.write(main, FIVETRAN_KEY.encode() + b"\n")
+                sent = True
+        process.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
+    assert process.returncode == 0, screen.decode(errors="replace")
+    assert FIVETRAN_KEY.encode() not in screen
+    (call,) = stub_calls(record_file)
+    assert call["env"]["FIVETRAN_API_KEY"] == FIVETRAN_KEY
+
+
+def test_help_exits_zero(project, env, record_file):
+    result = deploy(project, env, "--help")
+    assert result.returncode == 0
+    assert "--dry-run" in result.stdout
+    assert stub_calls(record_file) == []
