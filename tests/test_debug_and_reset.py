@@ -40,11 +40,10 @@ def copy_repo(target: Path) -> Path:
     target.mkdir(parents=True)
     for name in COPIED:
         shutil.copy2(REPO_ROOT / name, target / name)
-    shutil.copytree(
-        REPO_ROOT / "hed_simulator",
-        target / "hed_simulator",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    for package in ("hed_simulator", "devkit"):
+        shutil.copytree(
+            REPO_ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     return target
 
 

@@ -360,3 +360,16 @@ def test_help_exits_zero(project, env, record_file):
     assert result.returncode == 0
     assert "--dry-run" in result.stdout
     assert stub_calls(record_file) == []
+
+
+def script_runtime_files(script: str) -> list:
+    """The RUNTIME_FILES=(...) array a script declares."""
+    for line in (REPO_ROOT / script).read_text().splitlines():
+        if line.startswith("RUNTIME_FILES=("):
+            return line.removeprefix("RUNTIME_FILES=(").removesuffix(")").split()
+    raise AssertionError(f"{script} declares no RUNTIME_FILES")
+
+
+def test_debug_runs_the_same_files_deploy_ships():
+    assert script_runtime_files("deploy.sh") == RUNTIME_FILES
+    assert script_runtime_files("debug_and_reset.sh") == RUNTIME_FILES
