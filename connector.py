@@ -15,10 +15,12 @@ Student records are FERPA-protected: nothing here logs a record's values or the 
 import email.utils
 import ipaddress
 import json
+import math
 import queue
 import random
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,7 +63,8 @@ API_ERROR_PREVIEW_CHARS = 200  # how much of an API error message to quote to th
 MAX_EMPTY_PAGES_IN_A_ROW = 50
 # Pages fetched ahead of the one being loaded: hides API latency, keeps memory to ~3 pages.
 PREFETCH_DEPTH = 1
-# How long closing the sync waits for the fetch thread to notice it should stop.
+# How long closing the sync waits for the fetch thread; a request still in flight then
+# ends within READ_TIMEOUT_S in a daemon thread that makes no further requests.
 PREFETCH_JOIN_TIMEOUT_S = 5.0
 PREFETCH_POLL_S = 0.1  # how often a blocked fetch thread checks for a stop request
 
@@ -115,15 +118,21 @@ class PaginationError(SyncError):
 
 
 class TransientError(Exception):
-    """A failure worth retrying; `retry_after` is the server's requested wait, if any."""
+    """A failure worth retrying: `status` is the HTTP status (None for a network failure),
+    `retry_after` the server's requested wait, if any."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
+        self.status = status
         self.retry_after = retry_after
 
 
 class BadBodyError(TransientError):
     """HTTP 200 whose body is not the page shape; retried a few times, then fatal."""
+
+
+class FetchCancelledError(Exception):
+    """The sync is stopping: the fetch thread must make no further requests."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -150,9 +159,7 @@ def validate_configuration(configuration: dict) -> Settings:
         raise ValueError("The configuration must be a JSON object of string values.")
     for key, value in configuration.items():
         if not isinstance(value, str):
-            raise ValueError(
-                f"Configuration key '{key}' must be a string (got {type(value).__name__})."
-            )
+            raise ValueError(f"Configuration key '{key}' must be a string (in quotes).")
     return Settings(
         api_key=read_api_key(configuration),
         base_url=read_base_url(configuration),
@@ -183,13 +190,12 @@ def read_base_url(configuration: dict) -> str:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            "Configuration key 'base_url' must be an http(s) URL such as "
-            f"{DEFAULT_BASE_URL} (got '{base_url}')."
+            f"Configuration key 'base_url' must be an http(s) URL such as {DEFAULT_BASE_URL}."
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
             "Configuration key 'base_url' must use https: plain http is allowed only for "
-            f"localhost, so the API key never travels in clear (got '{base_url}')."
+            "localhost, so the API key never travels in clear."
         )
     if parts.query or parts.fragment:
         raise ValueError("Configuration key 'base_url' must not contain a query or fragment.")
@@ -207,17 +213,21 @@ def is_loopback(hostname: str) -> bool:
 
 
 def read_integer(configuration: dict, key: str, default: int, low: int, high: int | None) -> int:
-    """An integer setting given as a string, within [low, high]."""
+    """An integer setting given as a string, within [low, high].
+
+    Errors never quote the value: a key pasted into the wrong field must not be printed.
+    """
     text = configuration.get(key, "").strip()
     if not text:
         return default
     allowed = f"an integer from {low} to {high}" if high else f"an integer of at least {low}"
+    error = ValueError(f"Configuration key '{key}' must be {allowed}, written as a string.")
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"Configuration key '{key}' must be {allowed} (got '{text}').") from None
+        raise error from None
     if value < low or (high is not None and value > high):
-        raise ValueError(f"Configuration key '{key}' must be {allowed} (got {value}).")
+        raise error
     return value
 
 
@@ -229,7 +239,7 @@ def read_integer(configuration: dict, key: str, default: int, low: int, high: in
 class Page:
     """One page of the change log, as the API returned it."""
 
-    records: list
+    records: list = field(repr=False)  # student data: never in a repr or crash report
     next_cursor: str | None
     has_more: bool
 
@@ -238,13 +248,13 @@ class HedClient:
     """Fetches pages over one session, retrying only what is transient.
 
     `sleep`, `clock` and `jitter` are injectable so tests check the retry policy
-    without waiting for it.
+    without waiting for it; by default a backoff wait ends early when the sync stops.
     """
 
     def __init__(
         self,
         settings: Settings,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
     ):
@@ -262,19 +272,23 @@ class HedClient:
     def close(self) -> None:
         self._session.close()
 
-    def fetch_page(self, cursor: str | None, page_size: int | None = None) -> Page:
+    def fetch_page(self, cursor: str | None, stop: threading.Event | None = None) -> Page:
         """Fetch one page, retrying transient failures within the retry budget.
 
         Raises:
             ApiError: on an answer retrying cannot fix, or once retries are spent.
+            FetchCancelledError: `stop` was set; no further request is made.
         """
+        stop = stop or threading.Event()
         started = self._clock()
         attempt = 0
         bad_bodies = 0
         while True:
             attempt += 1
+            if stop.is_set():
+                raise FetchCancelledError
             try:
-                return self.request_page(cursor, page_size or self.settings.page_size)
+                return self.request_page(cursor, self.settings.page_size)
             except TransientError as error:
                 bad_bodies += isinstance(error, BadBodyError)
                 delay = self.backoff_delay(attempt, error.retry_after)
@@ -287,7 +301,14 @@ class HedClient:
                     ) from error
                 log.warning(f"HED API request failed ({error}); retry {attempt} in {delay:.1f} s")
                 self.retries += 1
-                self._sleep(delay)
+                self.wait(delay, stop)
+
+    def wait(self, seconds: float, stop: threading.Event) -> None:
+        """Sleep through a backoff, waking early if the sync is stopping."""
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif stop.wait(seconds):
+            raise FetchCancelledError
 
     @staticmethod
     def retries_exhausted(attempt: int, bad_bodies: int, elapsed_after_wait: float) -> bool:
@@ -319,7 +340,13 @@ class HedClient:
                 self.settings.base_url + DATA_PATH,
                 params=params,
                 timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                allow_redirects=False,  # a redirect would carry x-api-key to another host
             )
+        except requests.exceptions.SSLError:
+            raise ApiError(
+                f"A secure (TLS) connection to {self.settings.base_url} failed: the host's "
+                "certificate is invalid or it does not speak https. Check base_url."
+            ) from None
         except requests.Timeout:
             raise TransientError("the request timed out") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
@@ -339,7 +366,12 @@ class HedClient:
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             label = "rate limited" if status == 429 else "server error"
-            return TransientError(f"{label} (HTTP {status})", retry_after)
+            return TransientError(f"{label} (HTTP {status})", status, retry_after)
+        if 300 <= status < 400:
+            return ApiError(
+                f"{self.settings.base_url} redirects (HTTP {status}); the API key is not sent "
+                "on to another address. Set base_url to the final https URL."
+            )
         detail = self.api_error_text(response)
         if status in (401, 403):
             return ApiError(
@@ -408,7 +440,9 @@ def parse_retry_after(value: str | None) -> float | None:
 # Page stream
 
 
-def iterate_pages(client: HedClient, start_cursor: str | None) -> Iterator[Page]:
+def iterate_pages(
+    client: HedClient, start_cursor: str | None, stop: threading.Event
+) -> Iterator[Page]:
     """Yield pages from `start_cursor` to the end, refusing to page forever.
 
     Raises:
@@ -419,7 +453,7 @@ def iterate_pages(client: HedClient, start_cursor: str | None) -> Iterator[Page]
     seen = {cursor}
     empty_in_a_row = 0
     while True:
-        page = client.fetch_page(cursor)
+        page = client.fetch_page(cursor, stop)
         yield page
         if not page.has_more:
             return
@@ -453,14 +487,15 @@ class Prefetcher:
 
     The next request is in flight while the current page is being upserted, so API
     latency hides behind load time. Errors in the thread are re-raised to the reader.
+    Leaving the `with` block sets `stop`, which the iterator's fetches also watch.
     """
 
     _END = object()
 
-    def __init__(self, pages: Iterator[Page], depth: int = PREFETCH_DEPTH):
+    def __init__(self, pages: Iterator[Page], stop: threading.Event, depth: int = PREFETCH_DEPTH):
         self._pages = pages
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
+        self._stop = stop
         self._thread = threading.Thread(target=self._run, name="hed-prefetch", daemon=True)
 
     def __enter__(self) -> "Prefetcher":
@@ -523,7 +558,18 @@ def declared_columns() -> dict:
 
 
 def is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    """A JSON number a DOUBLE can hold: finite, not a bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond any double
+        return False
+
+
+def is_text(value) -> bool:
+    """A string, or an integer id the SDK stores as its decimal text."""
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 def is_count(value) -> bool:
@@ -550,7 +596,7 @@ def is_naive_timestamp(value) -> bool:
 
 # Which check each declared column's non-null values must pass.
 VALUE_CHECKS = {
-    **dict.fromkeys(STRING_COLUMNS, lambda value: isinstance(value, str)),
+    **dict.fromkeys(STRING_COLUMNS, is_text),
     **dict.fromkeys(TIMESTAMP_COLUMNS, is_naive_timestamp),
     **dict.fromkeys(DOUBLE_COLUMNS, is_number),
     **dict.fromkeys(COUNT_COLUMNS, is_count),
@@ -567,7 +613,7 @@ def find_defect(record) -> str | None:
     if not isinstance(record, dict):
         return "not a JSON object"
     record_id = record.get(PRIMARY_KEY)
-    if not isinstance(record_id, str) or not record_id.strip():
+    if not is_text(record_id) or not str(record_id).strip():
         return "missing, null or empty record_id"
     for column, check in VALUE_CHECKS.items():
         value = record.get(column)
@@ -598,7 +644,6 @@ class SyncProgress:
     skipped: Counter = field(default_factory=Counter)
     pages: int = 0
     since_checkpoint: int = 0
-    saved_state: dict | None = None
     started: float = field(default_factory=time.monotonic)
 
     def state(self) -> dict:
@@ -624,7 +669,13 @@ def read_saved_cursor(state: dict) -> str | None:
 
 
 def load_page(page: Page, progress: SyncProgress) -> None:
-    """Upsert a page's loadable records; count, never log, the rest."""
+    """Upsert a page's loadable records; count, never log, the rest.
+
+    Raises:
+        SyncError: the SDK refused every record of the page although all passed our
+            checks: a systematic mismatch, not bad data, so skipping would lose the table.
+    """
+    refused = 0
     for record in page.records:
         defect = find_defect(record)
         if defect:
@@ -632,24 +683,23 @@ def load_page(page: Page, progress: SyncProgress) -> None:
             continue
         try:
             op.upsert(TABLE, to_row(record))
-        except (TypeError, ValueError):  # a value the SDK refuses that our checks let by
+        except (TypeError, ValueError, ArithmeticError):  # a value our checks let by
+            refused += 1
             progress.skipped["value the SDK refused"] += 1
             continue
         progress.upserted += 1
         progress.since_checkpoint += 1
+    if page.records and refused == len(page.records):
+        raise SyncError(
+            "The Fivetran SDK refused every record of a page that passed the connector's "
+            "checks. Check that the SDK version matches requirements-dev.txt."
+        )
     progress.pages += 1
 
 
 def save_checkpoint(progress: SyncProgress) -> None:
-    """Checkpoint the cursor past the last loaded page and log progress.
-
-    An unchanged state is not saved again: each checkpoint costs the SDK a flush.
-    """
-    state = progress.state()
-    if state == progress.saved_state:
-        return
-    op.checkpoint(state)
-    progress.saved_state = state
+    """Checkpoint the cursor past the last loaded page and log progress."""
+    op.checkpoint(progress.state())
     progress.since_checkpoint = 0
     log.info(
         f"Checkpoint: {progress.upserted:,} records upserted, {progress.pages:,} pages, "
@@ -659,7 +709,8 @@ def save_checkpoint(progress: SyncProgress) -> None:
 
 def load_from(client: HedClient, settings: Settings, progress: SyncProgress) -> None:
     """Load every page from progress.cursor to the end, checkpointing at page boundaries."""
-    with Prefetcher(iterate_pages(client, progress.cursor)) as pages:
+    stop = threading.Event()
+    with Prefetcher(iterate_pages(client, progress.cursor, stop), stop) as pages:
         for page in pages:
             load_page(page, progress)
             if page.next_cursor:
@@ -675,12 +726,10 @@ def load_all(client: HedClient, settings: Settings, progress: SyncProgress) -> N
     except CursorRejectedError:
         if progress.pages:
             raise
-        message = (
+        op.warning(
             "The HED API rejected the saved cursor (it may have expired); re-syncing all "
             "records from the beginning. Upserts make re-reading safe."
         )
-        log.warning(message)
-        op.warning(message)
         progress.cursor = None
         load_from(client, settings, progress)
 
@@ -691,15 +740,33 @@ def report_skipped(progress: SyncProgress) -> None:
     if not total:
         return
     reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(progress.skipped.items()))
-    message = (
+    op.warning(
         f"Skipped {total} malformed HED records ({reasons}). Their contents are not logged "
         "(student data); ask the API owner to fix them at the source."
     )
-    log.warning(message)
-    op.warning(message)
 
 
-def sync(configuration: dict, state: dict, sleep: Callable[[float], None] = time.sleep) -> None:
+def fail_sync(progress: SyncProgress, error: Exception) -> RuntimeError:
+    """Checkpoint what was loaded, then build the error the sync raises.
+
+    An unexpected error is described by type and place only: its message may quote a
+    record's value. The caller raises `from None`, because the cause's frames hold page
+    data that the SDK's crash report would print.
+    """
+    save_checkpoint(progress)
+    report_skipped(progress)
+    if isinstance(error, SyncError):
+        reason = str(error)
+    else:
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        reason = (
+            f"unexpected {type(error).__name__} at {where.name}:{where.lineno}. Rerun; the "
+            "sync resumes from its last checkpoint. Report it if it happens again."
+        )
+    return RuntimeError(f"HED sync failed after {progress.upserted:,} records: {reason}")
+
+
+def sync(configuration: dict, state: dict, sleep: Callable[[float], None] | None = None) -> None:
     """Run one sync; `sleep` is injectable so tests need not wait for backoff.
 
     Raises:
@@ -708,17 +775,12 @@ def sync(configuration: dict, state: dict, sleep: Callable[[float], None] = time
     """
     settings = validate_configuration(configuration)
     progress = SyncProgress(cursor=read_saved_cursor(state))
-    progress.saved_state = progress.state()
     log.info("Incremental sync from saved cursor" if progress.cursor else "Initial sync")
     client = HedClient(settings, sleep=sleep)
     try:
         load_all(client, settings, progress)
-    except SyncError as error:
-        save_checkpoint(progress)
-        report_skipped(progress)
-        raise RuntimeError(
-            f"HED sync failed after {progress.upserted:,} records: {error}"
-        ) from error
+    except Exception as error:  # every failure must checkpoint first and leak no page data
+        raise fail_sync(progress, error) from None
     finally:
         client.close()
     save_checkpoint(progress)
@@ -756,13 +818,23 @@ def check_connection(configuration: dict):
     except ApiError as error:
         return Test.failure(str(error))
     except TransientError as error:
-        return Test.failure(
-            f"Could not get a page from the HED API at {settings.base_url}: {error}. "
-            "Check base_url and that this host can reach it."
-        )
+        return Test.failure(describe_transient(settings, error))
     finally:
         client.close()
     return Test.success()
+
+
+def describe_transient(settings: Settings, error: TransientError) -> str:
+    """A setup-test failure in plain words: a busy API differs from an unreachable one."""
+    if error.status:
+        return (
+            f"The HED API at {settings.base_url} is reachable but answered {error}. "
+            "Try the test again in a few minutes."
+        )
+    return (
+        f"Could not reach the HED API at {settings.base_url}: {error}. "
+        "Check base_url and that this host can reach it."
+    )
 
 
 def configuration_form():

@@ -7,6 +7,7 @@ Backoff sleeps are injected so no test waits for them.
 
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -150,6 +151,14 @@ def test_defaults_apply_when_optional_keys_are_absent():
     )
 
 
+def test_configuration_errors_never_quote_a_value_pasted_into_the_wrong_field():
+    secret = "hed-live-s3cret"
+    for field_name in ("base_url", "page_size", "checkpoint_interval"):
+        with pytest.raises(ValueError) as caught:
+            connector.validate_configuration({"api_key": "k", field_name: secret})
+        assert secret not in str(caught.value)
+
+
 def test_settings_repr_hides_the_key():
     assert "s3cret" not in repr(connector.validate_configuration({"api_key": "s3cret"}))
 
@@ -184,7 +193,7 @@ def test_final_state_holds_only_the_cursor_past_the_end(simulator, ops, sleeps):
 
 def test_checkpoints_follow_the_interval_at_page_boundaries(simulator, ops, sleeps):
     run_sync(simulator, sleeps, page_size="30", checkpoint_interval="100")
-    assert ops.rows_at_checkpoint == [120, 240, 360, 480, 600]
+    assert ops.rows_at_checkpoint == [120, 240, 360, 480, 600, 600]
 
 
 def test_final_checkpoint_saves_a_cursor_advanced_only_by_skipped_records(simulator, ops, sleeps):
@@ -425,6 +434,7 @@ def test_records_without_a_record_id_are_skipped_and_counted(simulator, ops, sle
         ("current_gpa", "abc"),
         ("financial_aid_amount", "lots"),
         ("financial_aid_amount", 1e20),
+        ("current_gpa", 10**400),
         ("at_risk_flag", "yes"),
         ("intervention_count", 2.5),
         ("last_updated", "2024-13-01 0:00:00"),
@@ -516,7 +526,13 @@ def test_connection_check_reports_a_wrong_url(simulator):
 
 def test_connection_check_reports_an_unreachable_host():
     result = connector.check_connection({"api_key": "k", "base_url": "http://127.0.0.1:9"})
-    assert "Could not get a page" in result.failure
+    assert "Could not reach the HED API" in result.failure
+
+
+def test_connection_check_calls_a_busy_api_busy(simulator):
+    simulator.queue_response(status=503, body={"error": "maintenance"})
+    result = connector.check_connection(settings_for(simulator))
+    assert "Try the test again in a few minutes" in result.failure
 
 
 def test_connection_check_reports_configuration_errors():
@@ -528,3 +544,84 @@ def test_requests_carry_the_key_only_in_the_header(simulator, ops, sleeps):
     run_sync(simulator, sleeps)
     assert all(r.api_key_ok for r in data_requests(simulator))
     assert all(DEMO_API_KEY not in (r.cursor or "") for r in data_requests(simulator))
+
+
+# --- failures that must not leak or hang ----------------------------------------------------
+
+
+def test_unexpected_error_checkpoints_then_fails_without_quoting_values(simulator, ops, sleeps):
+    def explode(upserted):
+        if upserted == 150:
+            raise KeyError("STU-SECRET-VALUE")
+
+    ops.on_upsert = explode
+    with pytest.raises(RuntimeError, match="unexpected KeyError at") as caught:
+        run_sync(simulator, sleeps)
+    assert "STU-SECRET-VALUE" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert len(ops.checkpoints) == 2
+    assert ops.checkpoints[-1] == ops.checkpoints[0]  # past page 1; page 2 was not finished
+
+
+def test_sdk_refusing_every_record_of_a_page_fails_the_sync(simulator, ops, sleeps):
+    def refuse(upserted):
+        raise ValueError("refused")
+
+    ops.on_upsert = refuse
+    with pytest.raises(RuntimeError, match="refused every record of a page"):
+        run_sync(simulator, sleeps)
+
+
+def test_redirects_fail_fast_without_following(simulator, ops, sleeps):
+    simulator.queue_response(status=302, body={}, headers={"Location": "http://127.0.0.2:9/steal"})
+    with pytest.raises(RuntimeError, match=r"redirects \(HTTP 302\)"):
+        run_sync(simulator, sleeps)
+    assert len(data_requests(simulator)) == 1
+
+
+def test_https_to_a_plain_http_server_fails_fast(simulator, ops, sleeps):
+    https_url = simulator.url.replace("http://", "https://")
+    with pytest.raises(RuntimeError, match=r"secure \(TLS\) connection"):
+        run_sync(simulator, sleeps, base_url=https_url)
+    assert sleeps == []
+
+
+def test_mid_sync_cursor_rejection_fails_instead_of_resyncing(simulator, ops, sleeps):
+    def reject_cursor(upserted):
+        if upserted == 150:
+            simulator.queue_response(status=400, body={"error": "Invalid cursor"})
+
+    ops.on_upsert = reject_cursor
+    with pytest.raises(RuntimeError, match="rejected the cursor"):
+        run_sync(simulator, sleeps)
+    cursors = [r.cursor for r in data_requests(simulator)]
+    assert cursors.count(None) == 1
+
+
+def test_last_page_without_a_cursor_keeps_the_previous_one(simulator, ops, sleeps):
+    first, second = simulator.records()[:2]
+    pages = [
+        {"hed_records": [first], "next_cursor": "gAAAAABpage2", "has_more": True},
+        {"hed_records": [second], "next_cursor": None, "has_more": False},
+    ]
+    for page in pages:
+        simulator.queue_response(status=200, body=page)
+    run_sync(simulator, sleeps)
+    assert ops.checkpoints[-1] == {"next_cursor": "gAAAAABpage2"}
+    assert len(ops.upserts) == 2
+
+
+def test_fetch_thread_stops_requesting_once_the_sync_fails(simulator, ops):
+    def fail_after_first_page(upserted):
+        if upserted == 1:
+            simulator.set_faults(fail_rate=1.0)
+        if upserted == 50:
+            raise KeyError("reader failed")
+
+    ops.on_upsert = fail_after_first_page
+    with pytest.raises(RuntimeError):
+        connector.sync(settings_for(simulator), {})  # real, stop-aware backoff waits
+    settled = len(data_requests(simulator))
+    time.sleep(1.5)
+    assert len(data_requests(simulator)) == settled
+    assert not any(t.name == "hed-prefetch" and t.is_alive() for t in threading.enumerate())

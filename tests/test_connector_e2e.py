@@ -6,6 +6,8 @@ incremental one, then one with no changes) shares one project and one simulator.
 
 import json
 import subprocess
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from hed_simulator import DEMO_API_KEY, HedSimulator
 RECORDS = 600
 # A key distinctive enough to grep for: it must never appear in any output or file.
 SECRET_KEY = "hed-e2e-secret-4f7c2a9d"
+WATCH_TIMEOUT_S = 60  # how long a fault-injecting watcher waits for its moment
 
 EXPECTED_TYPES = {
     "record_id": "VARCHAR",
@@ -195,20 +198,45 @@ def test_a_field_the_api_adds_later_lands_as_a_new_column(simulator, project_for
     ) == [(0.875,)]
 
 
-def test_key_never_reaches_output_state_or_crash_reports(make_simulator, project_for):
+def break_api_after(sim, served: int) -> threading.Thread:
+    """Answer 403 once `served` data requests were made: a failure in mid-sync."""
+
+    def watch():
+        deadline = time.monotonic() + WATCH_TIMEOUT_S
+        while len(data_requests(sim)) < served and time.monotonic() < deadline:
+            time.sleep(0.005)
+        sim.queue_response(status=403, body={"error": "Forbidden"})
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_key_and_student_data_never_reach_output_state_or_crash_reports(
+    make_simulator, project_for
+):
     sim = make_simulator(api_key=SECRET_KEY)
+    sim.set_faults(latency_ms=200)  # slow pages, so the 403 lands in mid-sync
     project, env = project_for(sim, api_key=SECRET_KEY)
-    outputs = [run_debug(project, env).stdout]
-    sim.queue_response(status=503, body={"error": "down"}, times=1)
-    sim.queue_response(status=403, body={"error": "Forbidden"}, times=1)
+    break_api_after(sim, served=3)
     failed = run_debug(project, env)
     assert failed.returncode != 0
-    outputs.append(failed.stdout)
-    assert all(SECRET_KEY not in output for output in outputs)
+    assert 0 < query(project, "SELECT count(*) FROM tester.hed_records")[0][0] < RECORDS
+    sim.clear_faults()
+    rerun = run_debug(project, env)
+    assert rerun.returncode == 0
+
+    reports = list(project.rglob("crash-reports/*"))
+    assert reports
     written = [p for p in project.rglob("*") if p.is_file() and p.name != "configuration.json"]
-    assert any("crash-reports" in str(p) for p in written)
-    leaking = [str(p) for p in written if SECRET_KEY.encode() in p.read_bytes()]
-    assert leaking == []
+    assert [str(p) for p in written if SECRET_KEY.encode() in p.read_bytes()] == []
+    student_values = {r["record_id"] for r in sim.records()} | {
+        r["student_id"] for r in sim.records()
+    }
+    texts = [failed.stdout, rerun.stdout, (project / "files" / "state.json").read_text()]
+    texts += [report.read_text() for report in reports]
+    assert all(SECRET_KEY not in text for text in texts[:2])
+    assert [value for value in student_values if any(value in text for text in texts)] == []
 
 
 def run_configuration_test(project: Path, env: dict) -> subprocess.CompletedProcess:
