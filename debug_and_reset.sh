@@ -30,7 +30,8 @@ Usage: ./debug_and_reset.sh [options]
 
 Deletes the local sync output (files/warehouse.db and files/state.json), runs a full
 debug sync with 'fivetran debug', then shows sample rows, a data-quality summary, the
-operation counts and the state the next sync starts from.
+operation counts and the state the next sync starts from. Against a real API the sample
+rows are real student records: run it where they may be shown.
 
 Options:
   --local          Sync from the local HED simulator (started and stopped by this script)
@@ -146,6 +147,16 @@ find_tools() {
 
 TMP_DIR=""
 SIM_PID=""
+DEBUG_PID=""
+
+# A TERM or Ctrl-C while fivetran debug runs must stop it too, not wait for it to finish.
+stop_debug() {
+  [[ -n "$DEBUG_PID" ]] || return 0
+  pkill -TERM -P "$DEBUG_PID" 2>/dev/null || true
+  kill -TERM "$DEBUG_PID" 2>/dev/null || true
+  wait "$DEBUG_PID" 2>/dev/null || true
+  DEBUG_PID=""
+}
 
 stop_simulator() {
   [[ -n "$SIM_PID" ]] || return 0
@@ -166,6 +177,7 @@ stop_simulator() {
 on_exit() {
   local status=$?
   trap - EXIT INT TERM
+  stop_debug
   stop_simulator
   [[ -z "$TMP_DIR" ]] || rm -rf "$TMP_DIR"
   if ((status != 0)) && [[ -n "$CURRENT_STEP" ]]; then
@@ -176,7 +188,7 @@ on_exit() {
 
 start_simulator() {
   local out="$TMP_DIR/simulator.out" errors="$TMP_DIR/simulator.err"
-  local args=(--port 0 --seed "$SEED")
+  local args=(--port 0 --seed "$SEED" --exit-with-parent)
   [[ -z "$RECORDS" ]] || args+=(--records "$RECORDS")
   "$PY" -m hed_simulator "${args[@]}" >"$out" 2>"$errors" </dev/null &
   SIM_PID=$!
@@ -377,10 +389,16 @@ stage_project
 echo "Running: fivetran debug on the runtime files (${RUNTIME_FILES[*]}) staged in"
 echo "$STAGE, writing to $REPO/files (live output below)"
 echo
-set +e
-"$FT" debug "$STAGE" --configuration "$CONFIG" </dev/null 2>&1 | tee "$DEBUG_LOG"
-debug_status=${PIPESTATUS[0]}
-set -e
+# In the background, so that `wait` (unlike a foreground pipeline) lets the INT/TERM traps
+# run at once; the subshell exits with debug's own status, which tee must not hide.
+{
+  "$FT" debug "$STAGE" --configuration "$CONFIG" </dev/null 2>&1 | tee "$DEBUG_LOG"
+  exit "${PIPESTATUS[0]}"
+} &
+DEBUG_PID=$!
+debug_status=0
+wait "$DEBUG_PID" || debug_status=$?
+DEBUG_PID=""
 echo
 collect_crash_reports
 ((debug_status == 0)) || die "fivetran debug failed with exit code $debug_status (see its output above)."

@@ -8,6 +8,7 @@ then only method, path and status go to stderr.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -35,6 +36,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--api-key", default=DEMO_API_KEY, help="default: the demo key")
     parser.add_argument("--verbose", action="store_true", help="log method, path, status")
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started it dies (scripts: no orphan if killed)",
+    )
     faults = parser.add_argument_group("faults (GET /hed_data only)")
     faults.add_argument("--fail-rate", type=float, default=0.0, help="fraction answered 500/503")
     faults.add_argument("--rate-limit-every", type=int, default=0, help="every Nth gets 429")
@@ -85,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    parent = os.getppid()
     print(simulator.start(), flush=True)
     try:
         while not stop.wait(_WAIT_SECONDS):
-            pass
+            if args.exit_with_parent and os.getppid() != parent:
+                break  # reparented: whoever started us is gone
     finally:
         simulator.stop()
     return 0

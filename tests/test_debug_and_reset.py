@@ -6,6 +6,7 @@ online lookups. Full syncs are costly (a few seconds each): the --local run and 
 --incremental run after it happen once per module and several tests read their output.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -229,8 +230,22 @@ def test_failed_local_sync_stops_the_simulator(project, env, tmp_path):
     assert processes_in(project) == []
 
 
-def test_interrupt_stops_the_simulator(project, env):
-    # Ctrl-C reaches the whole foreground process group: send SIGINT to the group mid-sync.
+@pytest.fixture
+def process_groups():
+    """Process groups a test started; whatever is left in them is killed after the test."""
+    groups = []
+    yield groups
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+
+
+def signal_mid_sync(project: Path, env: dict, groups: list, send, read_rest: bool = True) -> tuple:
+    """Start a long --local sync, call send(process) at its first checkpoint; (code, output).
+
+    read_rest=False when the script dies without stopping its children: they keep the
+    output pipe open, so reading to its end would wait for them.
+    """
     process = subprocess.Popen(
         ["bash", str(project / SCRIPT), "--local", "--yes", "--records", "20000"],
         cwd=project,
@@ -241,25 +256,60 @@ def test_interrupt_stops_the_simulator(project, env):
         text=True,
         start_new_session=True,
     )
+    groups.append(process.pid)
     output = ""
     try:
         for line in process.stdout:
             output += line
             if "Checkpoint:" in line:
-                os.killpg(process.pid, signal.SIGINT)
+                send(process)
                 break
-        output += process.stdout.read()
         process.wait(timeout=60)
+        if read_rest:
+            output += process.stdout.read()
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130, output
-    pid = simulator_pid(output)
-    deadline = time.monotonic() + 5
+            process.kill()
+        process.stdout.close()
+    return process.returncode, output
+
+
+def wait_until_gone(pid: int, seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
     while is_running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not is_running(pid)
+    return not is_running(pid)
+
+
+def test_interrupt_stops_the_sync_and_the_simulator(project, env, process_groups):
+    # Ctrl-C reaches the whole foreground process group.
+    code, output = signal_mid_sync(
+        project, env, process_groups, lambda p: os.killpg(p.pid, signal.SIGINT)
+    )
+    assert code == 130, output
+    assert wait_until_gone(simulator_pid(output))
     assert processes_in(project) == []
+
+
+def test_terminate_stops_the_sync_and_the_simulator_at_once(project, env, process_groups):
+    # A TERM to the script alone (a CI timeout) must not wait for fivetran debug to finish.
+    started = time.monotonic()
+    code, output = signal_mid_sync(
+        project, env, process_groups, lambda p: p.send_signal(signal.SIGTERM)
+    )
+    assert code == 143, output
+    assert time.monotonic() - started < RUN_TIMEOUT_S
+    assert "SYNC SUCCEEDED" not in output
+    assert wait_until_gone(simulator_pid(output))
+    assert processes_in(project) == []
+
+
+def test_killed_script_leaves_no_simulator_behind(project, env, process_groups):
+    code, output = signal_mid_sync(
+        project, env, process_groups, lambda p: p.send_signal(signal.SIGKILL), read_rest=False
+    )
+    assert code == -signal.SIGKILL
+    assert wait_until_gone(simulator_pid(output), seconds=10)
 
 
 def test_placeholder_key_without_local_fails_with_instructions(project, env):
