@@ -22,7 +22,6 @@ RUNTIME_FILES=(connector.py requirements.txt)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly REPO
 readonly VENV="$REPO/.venv"
-readonly STAMP_NAME=".requirements-dev.sha256"
 
 usage() {
   cat <<EOF
@@ -98,32 +97,12 @@ use_venv() {
   export PATH
 }
 
-file_sha256() {
-  "$1" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$2"
-}
-
-find_base_python() {
-  local candidate
-  for candidate in python3 python; do
-    if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-      echo "$candidate"
-      return 0
-    fi
-  done
-  return 1
-}
+# shellcheck source=devkit/venv.sh
+source "$REPO/devkit/venv.sh"
 
 bootstrap_venv() {
-  local base
-  base="$(find_base_python)" || die "Python 3.10 or newer is needed (python3 on PATH)."
-  note "The Fivetran SDK is not installed: creating .venv and installing requirements-dev.txt"
-  note "(once; takes a minute or two)."
-  "$base" -m venv "$VENV" ||
-    die "Could not create .venv (on Debian/Ubuntu: sudo apt-get install python3-venv)."
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet \
-    -r "$REPO/requirements-dev.txt" || die "Installing requirements-dev.txt into .venv failed."
-  file_sha256 "$VENV/bin/python" "$REPO/requirements-dev.txt" >"$VENV/$STAMP_NAME"
+  note "The Fivetran SDK is not installed: creating .venv from requirements-dev.txt."
+  ensure_dev_venv "$VENV" "$REPO/requirements-dev.txt" || die "Could not set up .venv."
   ok "Created .venv"
 }
 

@@ -10,7 +10,6 @@ import re
 import sys
 import urllib.request
 
-PLACEHOLDER = "YOUR_HED_API_KEY"
 OPERATIONS = ("Upserts", "Updates", "Deletes", "Truncates", "Schema changes", "Checkpoints")
 SAMPLE_COLUMNS = (
     "record_id",
@@ -51,13 +50,15 @@ def table():
 
 
 def check_config(path, script):
-    api_key = load_config(path).get("api_key", "").strip()
-    if api_key in ("", PLACEHOLDER):
-        what = "has no api_key" if not api_key else "still holds the placeholder api_key"
+    """Refuse a configuration the connector would refuse, with how to fix it."""
+    import connector
+
+    try:
+        connector.validate_configuration(load_config(path))
+    except ValueError as error:
         fail(
-            f"{path} {what}.\n"
-            f'  - Set "api_key" in it to your HED API key, or pass --config PATH to a file\n'
-            f"    that has one (values are strings), or\n"
+            f"{path}: {error}\n"
+            f"  - Fix it (values are strings), or pass --config PATH to another file, or\n"
             f"  - run against the local simulator instead: {script} --local"
         )
 

@@ -315,7 +315,7 @@ def test_killed_script_leaves_no_simulator_behind(project, env, process_groups):
 def test_placeholder_key_without_local_fails_with_instructions(project, env):
     result = run_script(project, env, "--yes")
     assert result.returncode == 1
-    assert "placeholder api_key" in result.stderr
+    assert "'api_key' still holds the placeholder" in result.stderr
     assert "--local" in result.stderr
     assert not (project / "files").exists()
 
@@ -334,3 +334,11 @@ def test_help_exits_zero(project, env):
     assert result.returncode == 0
     assert "--local" in result.stdout
     assert "--incremental" in result.stdout
+
+
+def test_invalid_configuration_without_local_is_refused_before_any_sync(project, env, tmp_path):
+    config = write_config(tmp_path / "plain-http.json", api_key="k", base_url="http://example.edu")
+    result = run_script(project, env, "--yes", "--config", str(config))
+    assert result.returncode == 1
+    assert "'base_url' must use https" in result.stderr
+    assert not (project / "files").exists()
