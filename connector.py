@@ -61,7 +61,8 @@ API_ERROR_PREVIEW_CHARS = 200  # how much of an API error message to quote to th
 
 # Runaway pagination guard: this many empty pages in a row that still say has_more.
 MAX_EMPTY_PAGES_IN_A_ROW = 50
-# Pages fetched ahead of the one being loaded: hides API latency, keeps memory to ~3 pages.
+# Pages fetched ahead of the one being loaded: hides API latency, keeps memory to 2 pages
+# and a crash's re-fetch to checkpoint_interval + page_size rows.
 PREFETCH_DEPTH = 1
 # How long closing the sync waits for the fetch thread; a request still in flight then
 # ends within READ_TIMEOUT_S in a daemon thread that makes no further requests.
@@ -483,19 +484,23 @@ def check_next_cursor(next_cursor: str | None, seen: set, empty_in_a_row: int) -
 
 
 class Prefetcher:
-    """Runs a page iterator in a background thread, `depth` pages ahead of its reader.
+    """Runs a page iterator in a background thread, at most `depth` pages ahead of its reader.
 
     The next request is in flight while the current page is being upserted, so API
-    latency hides behind load time. Errors in the thread are re-raised to the reader.
-    Leaving the `with` block sets `stop`, which the iterator's fetches also watch.
+    latency hides behind load time. A page is fetched only once the reader has taken the
+    one before it: with depth 1 a crash re-fetches at most the rows since the checkpoint,
+    the page being loaded and the one fetched ahead, and memory holds two pages. Errors
+    in the thread are re-raised to the reader. Leaving the `with` block sets `stop`, which
+    the iterator's fetches also watch.
     """
 
     _END = object()
 
     def __init__(self, pages: Iterator[Page], stop: threading.Event, depth: int = PREFETCH_DEPTH):
         self._pages = pages
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = stop
+        self._slots = threading.Semaphore(depth)  # pages fetched and not yet taken
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # bounded by the slots
         self._thread = threading.Thread(target=self._run, name="hed-prefetch", daemon=True)
 
     def __enter__(self) -> "Prefetcher":
@@ -513,30 +518,30 @@ class Prefetcher:
                 return
             if isinstance(item, BaseException):
                 raise item
+            self._slots.release()  # taken: the thread may fetch the next page
             yield item
 
     def _run(self) -> None:
         outcome = self._END
         try:
-            for page in self._pages:
-                if not self._put(page):
-                    return
+            while self._take_slot():
+                page = next(self._pages, None)
+                if page is None:
+                    break
+                self._queue.put(page)
         except Exception as error:  # handed to the reader, which raises it
             outcome = error
         except BaseException:  # never let the reader take a dead thread for the end of data
             outcome = SyncError("The page fetch thread stopped unexpectedly; rerun the sync.")
             raise
         finally:
-            self._put(outcome)
+            self._queue.put(outcome)
 
-    def _put(self, item) -> bool:
-        """Queue `item`, giving up if the reader has stopped; True if queued."""
+    def _take_slot(self) -> bool:
+        """Wait until the reader has taken the page fetched before; False once stopping."""
         while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=PREFETCH_POLL_S)
+            if self._slots.acquire(timeout=PREFETCH_POLL_S):
                 return True
-            except queue.Full:
-                continue
         return False
 
 
@@ -870,7 +875,7 @@ def configuration_form():
             "checkpoint_interval",
             "Checkpoint interval",
             description="Rows between checkpoints: an integer of at least 1. Larger is faster; "
-            "a crashed sync re-fetches up to this many rows.",
+            "a crashed sync re-fetches up to this many rows plus one page.",
             placeholder=str(DEFAULT_CHECKPOINT_INTERVAL),
         )
     )
