@@ -1,0 +1,62 @@
+"""The benchmark's smoke run works end to end and writes a complete results file.
+
+It asserts nothing about speed: CI machines are noisy and shared, so timings there mean
+little. The full run (`python bench/benchmark.py`) is where the numbers come from.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCHMARK = REPO_ROOT / "bench" / "benchmark.py"
+# The quick run takes about a minute; ten leaves room for a loaded machine.
+QUICK_TIMEOUT_S = 600
+EXPECTED_CASES = (
+    "floor",
+    "ours",
+    "incremental_no_change",
+    "lab",
+    "ours_latency",
+    "lab_latency",
+    "ours_ckpt_1000",
+    "ours_ckpt_10000",
+)
+EXPECTED_RATIOS = (
+    "ours_vs_floor_sync",
+    "lab_vs_ours_latency_sync",
+    "rss_ours_large_vs_small",
+    "incremental_requests",
+    "ours_code_cpu_vs_floor_cpu",
+)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_case_and_ratio(tmp_path):
+    output = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--output", str(output)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=QUICK_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads(output.read_text())
+    cases = results["cases"]
+    assert set(EXPECTED_CASES) <= set(cases)
+    assert any(name.startswith("rss_ours_") for name in cases)
+    for name, case in cases.items():
+        assert case["runs"], name
+        assert case["median"]["wall_s"] > 0, name
+        assert case["median"]["sync_s"] > 0, name
+        assert case["median"]["peak_rss_mib"] > 0, name
+    for key in EXPECTED_RATIOS:
+        assert key in results["ratios"]
+    assert {target["key"] for target in results["targets"]} <= set(results["ratios"])
+    assert results["machine"]["cores"] >= 1
+    assert "load_at_start" in results and "load_at_end" in results
