@@ -47,6 +47,7 @@ from devkit.sdk_cli import (  # noqa: E402
     make_project,
     offline_env,
     operation_counts,
+    run_command,
     run_debug,
 )
 from hed_simulator import RECORD_FIELDS, HedSimulator  # noqa: E402
@@ -952,16 +953,8 @@ def run_bad_input(soak: Soak, phase: Phase) -> None:
 
 
 def package_project(soak: Soak, project: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [fivetran_executable(), "package", str(project)],
-        cwd=project,
-        env=soak.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        check=False,
+    result = run_command(
+        [fivetran_executable(), "package", project], project, soak.env, CLI_TIMEOUT_S
     )
     soak.outputs.append((f"package {project.name}", result.stdout))
     return result

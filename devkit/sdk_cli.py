@@ -89,15 +89,13 @@ def make_project(folder: Path, configuration: dict, connector_source: Path | Non
     return folder
 
 
-def run_debug(
-    project: Path, env: dict, timeout: float = 600, extra_args: tuple = ()
+def run_command(
+    command: list, cwd: Path, env: dict, timeout: float
 ) -> subprocess.CompletedProcess:
-    """`fivetran debug` on `project`, output captured as text (stderr folded into stdout)."""
-    command = [fivetran_executable(), "debug", str(project), "--configuration"]
-    command += [str(project / "configuration.json"), *extra_args]
+    """Run a command with no input; stdout and stderr captured together, as text."""
     return subprocess.run(
-        command,
-        cwd=project,
+        [str(part) for part in command],
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -105,6 +103,16 @@ def run_debug(
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def run_debug(
+    project: Path, env: dict, timeout: float = 600, extra_args: tuple = ()
+) -> subprocess.CompletedProcess:
+    """`fivetran debug` on `project` with its own configuration.json."""
+    command = [fivetran_executable(), "debug", project, "--configuration"]
+    return run_command(
+        [*command, project / "configuration.json", *extra_args], project, env, timeout
     )
 
 

@@ -19,6 +19,7 @@ from devkit.sdk_cli import (
     make_project,
     offline_env,
     operation_counts,
+    run_command,
     run_debug,
 )
 from hed_simulator import DEMO_API_KEY, HedSimulator
@@ -27,6 +28,7 @@ RECORDS = 600
 # A key distinctive enough to grep for: it must never appear in any output or file.
 SECRET_KEY = "hed-e2e-secret-4f7c2a9d"
 WATCH_TIMEOUT_S = 60  # how long a fault-injecting watcher waits for its moment
+CLI_TIMEOUT_S = 300  # a CLI run takes seconds; this only stops a hung one
 
 EXPECTED_TYPES = {
     "record_id": "VARCHAR",
@@ -240,17 +242,8 @@ def test_key_and_student_data_never_reach_output_state_or_crash_reports(
 
 
 def run_configuration_test(project: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [fivetran_executable(), "configuration", str(project), "--test"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    command = [fivetran_executable(), "configuration", project, "--test"]
+    return run_command(command, project, env, CLI_TIMEOUT_S)
 
 
 def test_configuration_test_passes_with_the_demo_key(simulator, project_for):
