@@ -48,7 +48,12 @@ from importlib import metadata  # noqa: E402
 
 import requests  # noqa: E402
 
-from devkit.sdk_cli import fivetran_executable, make_project, offline_env  # noqa: E402
+from devkit.sdk_cli import (  # noqa: E402
+    fivetran_executable,
+    make_project,
+    offline_env,
+    run_command,
+)
 
 BENCH_DIR = REPO_ROOT / "bench"
 FLOOR_CONNECTOR = BENCH_DIR / "floor_connector" / "connector.py"
@@ -205,17 +210,7 @@ def run_sync(project: Path, env: dict) -> dict:
     command = [TIME_BINARY, "-v", "-o", str(time_file), fivetran_executable(), "debug"]
     command += [str(project), "--configuration", str(project / "configuration.json")]
     started = time.monotonic()
-    completed = subprocess.run(
-        command,
-        cwd=project,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=SYNC_TIMEOUT_S,
-        check=False,
-    )
+    completed = run_command(command, project, env, SYNC_TIMEOUT_S)
     wall = time.monotonic() - started
     output = completed.stdout
     if completed.returncode != 0 or not SYNC_ELAPSED.search(output):
