@@ -1,31 +1,39 @@
 """Fivetran connector for the HED (Higher Education Data) API.
 
-Syncs student academic and engagement records from `GET /hed_data` into one table,
-`hed_records`, keyed by `record_id`. The API pages through a change log with an opaque
-cursor: saving the cursor after each loaded page makes a crashed sync resume where it
-stopped and makes every sync after the first incremental.
+Syncs student academic and engagement records from `GET /hed_data` into `hed_records`,
+keyed by `record_id`. The API pages through a change log with an opaque cursor and sends
+each change once: saving the cursor after each loaded page makes a crashed sync resume
+where it stopped and every later sync incremental, and it also means a record skipped
+before a checkpoint is gone for good. So the one rule here is that the cursor never moves
+past a record that is not in the warehouse: every value is typed where it converts and
+kept raw (in `_hed_invalid_values`) where it does not, and an item that cannot be keyed is
+kept whole in `hed_rejected_records`; when even that fails, the sync fails first.
 
 Read top to bottom: constants -> configuration -> HTTP client and retry policy -> page
-stream (fetched one page ahead) -> record checks -> sync loop -> schema(), update(),
+stream (fetched one page ahead) -> value conversion -> sync loop -> schema(), update(),
 configuration_form().
 
 Student records are FERPA-protected: nothing here logs a record's values or the API key.
 """
 
 import email.utils
+import hashlib
 import ipaddress
 import json
 import math
-import queue
 import random
 import re
+import ssl
 import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Context, Decimal
 from urllib.parse import urlsplit
 
 import requests
@@ -35,11 +43,16 @@ from fivetran_connector_sdk import Operations as op
 
 TABLE = "hed_records"
 PRIMARY_KEY = "record_id"
+# Raw values that did not convert to their column's type, kept in the same row as JSON.
+INVALID_VALUES_COLUMN = "_hed_invalid_values"
+# Items that cannot be keyed (no usable record_id, or not an object), kept whole.
+REJECTED_TABLE = "hed_rejected_records"
+REJECTED_KEY = "rejection_id"
 DATA_PATH = "/hed_data"
 DEFAULT_BASE_URL = "https://sdk-demo-api-dot-internal-sales.uc.r.appspot.com"
 # The value configuration.json ships with; a sync refuses to start while it is still there.
 PLACEHOLDER_API_KEY = "YOUR_HED_API_KEY"
-USER_AGENT = "hed-fivetran-connector/1.0"
+USER_AGENT = "hed-fivetran-connector/1.1"
 
 # The API's own page-size default and bounds: anything outside gets HTTP 400.
 DEFAULT_PAGE_SIZE = 100
@@ -51,24 +64,23 @@ DEFAULT_CHECKPOINT_INTERVAL = 100
 # Seconds to open a connection / to wait for the next byte: a dead API fails in seconds.
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
-# Retry policy for transient failures (connection errors, timeouts, 429, 5xx).
-MAX_ATTEMPTS = 8  # per request, first try included
+# Retry policy for transient failures. The budget rides out a 3-minute outage (an API
+# deploy) anywhere in a sync: no wait is longer than the cap, so an attempt always falls
+# in the 20 s after the outage ends. An API unreachable from the start still fails in
+# under 4 minutes: the budget plus one connect timeout.
 BACKOFF_BASE_S = 1.0  # first backoff; doubles per attempt
-BACKOFF_CAP_S = 30.0  # no single backoff waits longer than this
+BACKOFF_CAP_S = 20.0  # no single backoff waits longer than this
+RETRY_BUDGET_S = 210.0  # no request retries past this many seconds after its first try
 RETRY_AFTER_CAP_S = 60.0  # a server asking for more than this gets this
-RETRY_BUDGET_S = 120.0  # total retry time for one request, so a dead API fails in minutes
-MAX_BAD_BODY_ATTEMPTS = 3  # a 200 that is not the expected JSON is re-asked this often
+MAX_BAD_BODY_ATTEMPTS = 3  # a 200 that is not the page shape is asked this often, then fatal
+# Statuses worth asking again: timeout, too early, rate limited, and every 5xx.
+RETRY_STATUSES = frozenset({408, 425, 429})
 API_ERROR_PREVIEW_CHARS = 200  # how much of an API error message to quote to the user
+# A 400 whose error message names the cursor (the API says "Invalid cursor") rejects it.
+CURSOR_ERROR = re.compile(r"\bcursor\b", re.IGNORECASE)
 
 # Runaway pagination guard: this many empty pages in a row that still say has_more.
 MAX_EMPTY_PAGES_IN_A_ROW = 50
-# Pages fetched ahead of the one being loaded: hides API latency, keeps memory to 2 pages
-# and a crash's re-fetch to checkpoint_interval + page_size rows.
-PREFETCH_DEPTH = 1
-# How long closing the sync waits for the fetch thread; a request still in flight then
-# ends within READ_TIMEOUT_S in a daemon thread that makes no further requests.
-PREFETCH_JOIN_TIMEOUT_S = 5.0
-PREFETCH_POLL_S = 0.1  # how often a blocked fetch thread checks for a stop request
 
 # Column types. Every known field is declared because inference is wrong for them:
 # measured, undeclared floats land as 32-bit FLOAT, the API's timestamps stay text, a
@@ -98,14 +110,26 @@ MONEY_COLUMNS = ("financial_aid_amount",)
 # Money is exact DECIMAL: cents survive sums. 18 digits hold any realistic aid amount.
 MONEY_PRECISION, MONEY_SCALE = 18, 2
 MONEY_LIMIT = 10 ** (MONEY_PRECISION - MONEY_SCALE)  # exclusive bound of what DECIMAL(18,2) holds
+CENT = Decimal(1).scaleb(-MONEY_SCALE)
+# Enough digits that rounding any in-range amount to cents is exact.
+MONEY_CONTEXT = Context(prec=2 * MONEY_PRECISION)
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1  # the SDK's LONG range
-# Naive timestamps as the SDK parses them; the API sends "2024-08-04 0:00:00" (unpadded
-# hour). A regex, not strptime: measured 15x cheaper per record. A date it lets through
-# that does not exist (2024-02-30) is refused by op.upsert and skipped all the same.
-NAIVE_TIMESTAMP = re.compile(
-    r"\s*\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[ T]"
-    r"(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?\s*"
+# The words a BOOLEAN column takes as text, in any case (Fivetran's and YAML's usual ones).
+TRUE_WORDS = frozenset({"true", "t", "yes", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "0"})
+# Numbers written as text: sign, digits with an optional point, optional exponent. Stricter
+# than float(), which also takes "nan", "inf" and "1_000".
+NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# Timestamps: the API's `2024-08-04 0:00:00` (unpadded hour), ISO 8601 with `T` or a space,
+# optional seconds and fraction (any digits; kept to microseconds), an optional `Z` or
+# `+HH:MM` / `+HHMM` / `+HH` offset, or a date alone (midnight). A regex, not strptime:
+# one pattern for every form, and measured 15x cheaper per record.
+TIMESTAMP_TEXT = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
+    r"([Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
 )
+MICROSECOND_DIGITS = 6
 
 
 class SyncError(RuntimeError):
@@ -135,11 +159,19 @@ class TransientError(Exception):
 
 
 class BadBodyError(TransientError):
-    """HTTP 200 whose body is not the page shape; retried a few times, then fatal."""
+    """A 2xx whose body is not the page shape; asked again a few times, then fatal."""
 
 
 class FetchCancelledError(Exception):
     """The sync is stopping: the fetch thread must make no further requests."""
+
+
+class UnconvertibleError(ValueError):
+    """A value its column cannot hold; `reason` is safe to log (it never quotes the value)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,32 +276,47 @@ def read_integer(configuration: dict, key: str, default: int, low: int, high: in
 
 @dataclass
 class Page:
-    """One page of the change log, as the API returned it."""
+    """One page of the change log, as the API returned it, and the cursor that asked for it."""
 
     records: list = field(repr=False)  # student data: never in a repr or crash report
     next_cursor: str | None
     has_more: bool
+    cursor: str | None = None
+
+
+class WallClock:
+    """Real time. A backoff wait ends early when the sync stops, so a failed sync makes no
+    further requests; tests pass a clock that only counts."""
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds: float, stop: threading.Event) -> None:
+        if stop.wait(seconds):
+            raise FetchCancelledError
 
 
 class HedClient:
     """Fetches pages over one session, retrying only what is transient.
 
-    `sleep`, `clock` and `jitter` are injectable so tests check the retry policy
-    without waiting for it; by default a backoff wait ends early when the sync stops.
+    The retry loop is written here rather than with urllib3's `Retry` on the adapter:
+    `Retry` cannot bound the total time, wait in a way a stopping sync can interrupt, or
+    retry a body that breaks off after the headers (requests reads it after urllib3 has
+    returned), so half of the policy would live here anyway. One loop reads simpler.
     """
 
     def __init__(
         self,
         settings: Settings,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: WallClock | None = None,
         jitter: Callable[[], float] = random.random,
     ):
         self.settings = settings
         self.requests_made = 0
         self.retries = 0
-        self._sleep = sleep
-        self._clock = clock
+        self._clock = clock or WallClock()
         self._jitter = jitter
         self._session = requests.Session()
         self._session.headers.update(
@@ -287,9 +334,8 @@ class HedClient:
             FetchCancelledError: `stop` was set; no further request is made.
         """
         stop = stop or threading.Event()
-        started = self._clock()
-        attempt = 0
-        bad_bodies = 0
+        started = self._clock.now()
+        attempt = bad_bodies = 0
         while True:
             attempt += 1
             if stop.is_set():
@@ -298,33 +344,15 @@ class HedClient:
                 return self.request_page(cursor, self.settings.page_size)
             except TransientError as error:
                 bad_bodies += isinstance(error, BadBodyError)
+                if bad_bodies >= MAX_BAD_BODY_ATTEMPTS:
+                    raise self.contract_broken(error, attempt) from None
                 delay = self.backoff_delay(attempt, error.retry_after)
-                spent = self._clock() - started
-                if self.retries_exhausted(attempt, bad_bodies, spent + delay):
-                    raise ApiError(
-                        f"The HED API at {self.settings.base_url} kept failing: {error} "
-                        f"({attempt} attempts over {spent:.0f} s). Check that the API is up and "
-                        "base_url is right, then rerun: the sync resumes from its last checkpoint."
-                    ) from error
+                spent = self._clock.now() - started
+                if spent + delay > RETRY_BUDGET_S:
+                    raise self.gave_up(error, attempt, spent) from None
                 log.warning(f"HED API request failed ({error}); retry {attempt} in {delay:.1f} s")
                 self.retries += 1
-                self.wait(delay, stop)
-
-    def wait(self, seconds: float, stop: threading.Event) -> None:
-        """Sleep through a backoff, waking early if the sync is stopping."""
-        if self._sleep is not None:
-            self._sleep(seconds)
-        elif stop.wait(seconds):
-            raise FetchCancelledError
-
-    @staticmethod
-    def retries_exhausted(attempt: int, bad_bodies: int, elapsed_after_wait: float) -> bool:
-        """Stop on the attempt cap, the bad-body cap, or the per-request time budget."""
-        return (
-            attempt >= MAX_ATTEMPTS
-            or bad_bodies >= MAX_BAD_BODY_ATTEMPTS
-            or elapsed_after_wait > RETRY_BUDGET_S
-        )
+                self._clock.sleep(delay, stop)
 
     def backoff_delay(self, attempt: int, retry_after: float | None) -> float:
         """Honour the server's Retry-After (capped); else capped exponential backoff.
@@ -333,8 +361,30 @@ class HedClient:
         """
         if retry_after is not None:
             return min(retry_after, RETRY_AFTER_CAP_S)
-        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt - 1, 30))
         return ceiling / 2 + self._jitter() * ceiling / 2
+
+    def gave_up(self, error: TransientError, attempt: int, spent: float) -> ApiError:
+        """The error once the retry budget is spent, pointing at the likely setting."""
+        tried = f"{attempt} attempts over {spent:.0f} s"
+        if error.status is None:
+            return ApiError(
+                f"Could not get a page from the HED API at {self.settings.base_url}: {error} "
+                f"({tried}). Check base_url and that this host can reach it (DNS, firewall, "
+                "proxy); then rerun: the sync resumes from its last checkpoint."
+            )
+        return ApiError(
+            f"The HED API at {self.settings.base_url} kept failing: {error} ({tried}). "
+            "It may be down or overloaded; rerun later: the sync resumes from its last checkpoint."
+        )
+
+    def contract_broken(self, error: TransientError, attempt: int) -> ApiError:
+        """The error once malformed 200s are spent: not an outage, so say so."""
+        return ApiError(
+            f"The HED API broke its contract: {error} ({attempt} attempts). Check that base_url "
+            "points at the HED API itself, not a proxy or web page; if it does, report it to "
+            "the API owner. The sync resumes from its last checkpoint."
+        )
 
     def request_page(self, cursor: str | None, page_size: int) -> Page:
         """One GET /hed_data, classified into a page, a TransientError or an ApiError."""
@@ -349,31 +399,19 @@ class HedClient:
                 timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
                 allow_redirects=False,  # a redirect would carry x-api-key to another host
             )
-        except requests.exceptions.SSLError:
-            raise ApiError(
-                f"A secure (TLS) connection to {self.settings.base_url} failed: the host's "
-                "certificate is invalid or it does not speak https. Check base_url."
-            ) from None
-        except requests.Timeout:
-            raise TransientError("the request timed out") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            raise TransientError("the connection failed or was dropped") from None
         except requests.RequestException as error:
-            raise ApiError(
-                f"The request to the HED API could not be made ({type(error).__name__}). "
-                "Check base_url in the connector configuration."
-            ) from None
-        if response.status_code == 200:
-            return parse_page(response)
+            raise classify_transport_error(error, self.settings.base_url) from None
+        if 200 <= response.status_code < 300:
+            return parse_page(response, cursor)
         raise self.classify_failure(response, cursor)
 
     def classify_failure(self, response: requests.Response, cursor: str | None) -> Exception:
-        """The exception a non-200 answer deserves: retry 429/5xx, fail fast on the rest."""
+        """The exception a non-2xx answer deserves: retry 408/425/429/5xx, fail fast on the
+        rest with the setting to check."""
         status = response.status_code
-        if status == 429 or status >= 500:
+        if status in RETRY_STATUSES or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            label = "rate limited" if status == 429 else "server error"
-            return TransientError(f"{label} (HTTP {status})", status, retry_after)
+            return TransientError(f"{status_label(status)} (HTTP {status})", status, retry_after)
         if 300 <= status < 400:
             return ApiError(
                 f"{self.settings.base_url} redirects (HTTP {status}); the API key is not sent "
@@ -390,7 +428,7 @@ class HedClient:
                 f"No HED API at {self.settings.base_url} (HTTP 404 for {DATA_PATH}). "
                 "Check base_url in the connector configuration."
             )
-        if status == 400 and cursor:  # page_size is validated, so the cursor is the suspect
+        if status == 400 and cursor and CURSOR_ERROR.search(detail):
             return CursorRejectedError(
                 f"The HED API rejected the cursor (HTTP 400: {detail}). Rerun the sync: it "
                 "resumes from its last checkpoint, and re-syncs from the start if that fails too."
@@ -403,27 +441,87 @@ class HedClient:
     def api_error_text(self, response: requests.Response) -> str:
         """The API's own error message, short and with the key scrubbed, for the user."""
         try:
-            body = response.json()
-            text = str(body.get("error", "")) if isinstance(body, dict) else ""
+            body = decode_json(response.content)
         except ValueError:
-            text = ""
+            body = None
+        text = str(body.get("error", "")) if isinstance(body, dict) else ""
         text = text.replace(self.settings.api_key, "***")[:API_ERROR_PREVIEW_CHARS]
         return text or "no error message"
 
 
-def parse_page(response: requests.Response) -> Page:
-    """Check a 200 body is the page shape; anything else is retried as a bad body."""
+def status_label(status: int) -> str:
+    if status == 429:
+        return "rate limited"
+    if status in RETRY_STATUSES:
+        return "request timed out or came too early"
+    return "server error"
+
+
+def classify_transport_error(error: requests.RequestException, base_url: str) -> Exception:
+    """Transport failures are transient (the network, a TLS hiccup, a garbled body), except
+    a certificate that does not verify and a URL requests cannot use: those are settings."""
+    if isinstance(error, requests.exceptions.SSLError):
+        if caused_by(error, ssl.SSLCertVerificationError):
+            return ApiError(
+                f"The TLS certificate of {base_url} does not verify (wrong host name, expired, "
+                "or signed by an unknown authority). Check base_url; if a proxy re-signs TLS, "
+                "give its CA to the connector's host (REQUESTS_CA_BUNDLE)."
+            )
+        return TransientError("the secure (TLS) connection failed")
+    if isinstance(error, requests.exceptions.ContentDecodingError):
+        return TransientError("the response body could not be decoded")
+    if isinstance(error, requests.Timeout):
+        return TransientError("the request timed out")
+    if isinstance(error, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        return TransientError("the connection failed or was dropped")
+    return ApiError(
+        f"The request to the HED API could not be made ({type(error).__name__}). "
+        "Check base_url in the connector configuration."
+    )
+
+
+def caused_by(error: BaseException, kind: type) -> bool:
+    """True if `kind` is anywhere in the chain of wrapped errors (requests wraps urllib3,
+    which wraps the ssl module's error in its `reason` or `args`)."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return False
+
+
+def decode_json(body: bytes):
+    """Parse a body as JSON decoded from UTF-8, whatever the Content-Type claims (RFC 8259;
+    requests would guess ISO-8859-1 for text/plain and garble every non-ASCII letter).
+    Numbers with a point or exponent become Decimal, so money stays exact to the text.
+
+    Raises:
+        ValueError: the body is not UTF-8 JSON.
+    """
+    return json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
+
+
+def parse_page(response: requests.Response, cursor: str | None) -> Page:
+    """Check a 2xx body is the page shape; anything else is asked again as a bad body."""
     try:
-        body = response.json()
-    except ValueError:
-        raise BadBodyError("the API answered 200 with a body that is not JSON") from None
+        body = decode_json(response.content)
+    except ValueError:  # includes UnicodeDecodeError
+        raise BadBodyError("it answered with a body that is not UTF-8 JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("hed_records"), list):
-        raise BadBodyError("the API answered 200 without a 'hed_records' list")
+        raise BadBodyError("it answered without a 'hed_records' list")
     next_cursor = body.get("next_cursor")
     has_more = body.get("has_more")
-    if not isinstance(has_more, bool) or not isinstance(next_cursor, str | None):
-        raise BadBodyError("the API answered 200 with invalid 'has_more' or 'next_cursor'")
-    return Page(records=body["hed_records"], next_cursor=next_cursor, has_more=has_more)
+    if not isinstance(has_more, bool):
+        raise BadBodyError("its 'has_more' is not true or false")
+    if not isinstance(next_cursor, str | None):
+        raise BadBodyError("its 'next_cursor' is not a string")
+    return Page(body["hed_records"], next_cursor, has_more, cursor)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -431,9 +529,11 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -489,150 +589,273 @@ def check_next_cursor(next_cursor: str | None, seen: set, empty_in_a_row: int) -
         )
 
 
-class Prefetcher:
-    """Runs a page iterator in a background thread, at most `depth` pages ahead of its reader.
+def prefetch(pages: Iterator[Page], stop: threading.Event) -> Iterator[Page]:
+    """Yield `pages` while a worker thread fetches the next one, so API latency hides behind
+    load time.
 
-    The next request is in flight while the current page is being upserted, so API
-    latency hides behind load time. A page is fetched only once the reader has taken the
-    one before it: with depth 1 a crash re-fetches at most the rows since the checkpoint,
-    the page being loaded and the one fetched ahead, and memory holds two pages. Errors
-    in the thread are re-raised to the reader. Leaving the `with` block sets `stop`, which
-    the iterator's fetches also watch.
+    One pending future at a time: the next page is asked for only when the reader takes the
+    current one, so memory holds two pages and a crash re-fetches at most the rows since the
+    last checkpoint plus one page. A fetch error is raised to the reader in page order.
+    Closing the generator sets `stop`: a fetch waiting out a backoff ends at once, and one
+    in flight ends within the read timeout without a further request.
     """
-
-    _END = object()
-
-    def __init__(self, pages: Iterator[Page], stop: threading.Event, depth: int = PREFETCH_DEPTH):
-        self._pages = pages
-        self._stop = stop
-        self._slots = threading.Semaphore(depth)  # pages fetched and not yet taken
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # bounded by the slots
-        self._thread = threading.Thread(target=self._run, name="hed-prefetch", daemon=True)
-
-    def __enter__(self) -> "Prefetcher":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join(PREFETCH_JOIN_TIMEOUT_S)
-
-    def __iter__(self) -> Iterator[Page]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            self._slots.release()  # taken: the thread may fetch the next page
-            yield item
-
-    def _run(self) -> None:
-        outcome = self._END
-        try:
-            while self._take_slot():
-                page = next(self._pages, None)
-                if page is None:
-                    break
-                self._queue.put(page)
-        except Exception as error:  # handed to the reader, which raises it
-            outcome = error
-        except BaseException:  # never let the reader take a dead thread for the end of data
-            outcome = SyncError("The page fetch thread stopped unexpectedly; rerun the sync.")
-            raise
-        finally:
-            self._queue.put(outcome)
-
-    def _take_slot(self) -> bool:
-        """Wait until the reader has taken the page fetched before; False once stopping."""
-        while not self._stop.is_set():
-            if self._slots.acquire(timeout=PREFETCH_POLL_S):
-                return True
-        return False
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hed-prefetch")
+    try:
+        pending = worker.submit(next, pages, None)
+        while (page := pending.result()) is not None:
+            pending = worker.submit(next, pages, None)
+            yield page
+    finally:
+        stop.set()
+        worker.shutdown(wait=False, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------------------
-# Record checks
+# Value conversion: the API's values into the declared column types.
+#
+# Each converter returns the value to upsert (None for null) or raises UnconvertibleError with
+# a reason that never quotes the value. They accept every unambiguous spelling (numbers as
+# text, ISO timestamps, "yes"/"no"), so an API that drifts keeps loading; what still does
+# not fit lands as NULL with the raw value kept beside it, never dropped.
 
 
-def declared_columns() -> dict:
-    """The schema's column types, one entry per known field."""
-    columns = {}
-    columns.update(dict.fromkeys(STRING_COLUMNS, "STRING"))
-    columns.update(dict.fromkeys(TIMESTAMP_COLUMNS, "NAIVE_DATETIME"))
-    columns.update(dict.fromkeys(DOUBLE_COLUMNS, "DOUBLE"))
-    columns.update(dict.fromkeys(COUNT_COLUMNS, "LONG"))
-    columns.update(dict.fromkeys(BOOLEAN_COLUMNS, "BOOLEAN"))
-    money = {"type": "DECIMAL", "precision": MONEY_PRECISION, "scale": MONEY_SCALE}
-    columns.update(dict.fromkeys(MONEY_COLUMNS, money))
-    return columns
+def is_blank(value) -> bool:
+    """An empty or all-space string: null in a non-text column, not an invalid value."""
+    return isinstance(value, str) and not value.strip()
 
 
-def is_number(value) -> bool:
-    """A JSON number a DOUBLE can hold: finite, not a bool."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
+def to_text(value):
+    """STRING: text as sent; a JSON number as its digits (an id sent as a number)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise UnconvertibleError("not text")
+
+
+def read_number(value) -> Decimal | float:
+    """A JSON number or numeric text as an exact Decimal (a float only if one was given)."""
+    if isinstance(value, Decimal | float):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, str) and NUMBER_TEXT.fullmatch(text := value.strip()):
+        return Decimal(text)
+    raise UnconvertibleError("not a number")
+
+
+def to_double(value):
+    """DOUBLE: JSON numbers and numeric text; NaN and infinities are not numbers here."""
+    if value is None or is_blank(value):
+        return None
+    number = float(read_number(value))
+    if math.isnan(number):
+        raise UnconvertibleError("not a number")
+    if math.isinf(number):
+        raise UnconvertibleError("out of range")
+    return number
+
+
+def to_long(value):
+    """LONG: integers, and numbers or text with nothing after the point ("12", "12.0")."""
+    if value is None or is_blank(value):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        whole = value
+    else:
+        number = read_number(value)
+        if not math.isfinite(number) or abs(number) >= 2**64:
+            raise UnconvertibleError("out of range")
+        if number != int(number):
+            raise UnconvertibleError("not an integer")
+        whole = int(number)
+    if not LONG_MIN <= whole <= LONG_MAX:
+        raise UnconvertibleError("out of range")
+    return whole
+
+
+def to_boolean(value):
+    """BOOLEAN: true/false, 0/1, and the usual words as text in any case."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if not word:
+            return None
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise UnconvertibleError("not a boolean")
+
+
+def to_money(value):
+    """DECIMAL(18,2) as exact text: from the JSON text (never through a float), rounded half
+    up to cents as Fivetran's own loader rounds. An amount the column cannot hold is out of
+    range, never silently nulled as the core's limiter would."""
+    if value is None or is_blank(value):
+        return None
+    number = read_number(value)
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise UnconvertibleError("not a number")
+        number = Decimal(repr(number))
+    if number.adjusted() >= MONEY_PRECISION - MONEY_SCALE:
+        raise UnconvertibleError("out of range")
+    cents = number.quantize(CENT, rounding=ROUND_HALF_UP, context=MONEY_CONTEXT)
+    if abs(cents) >= MONEY_LIMIT:
+        raise UnconvertibleError("out of range")
+    return format(abs(cents) if cents.is_zero() else cents, "f")  # "-0.00" is 0.00
+
+
+def to_timestamp(value):
+    """NAIVE_DATETIME as a datetime: the API's form and ISO 8601; an offset is converted to
+    UTC and dropped (the column has no zone), a date alone is midnight."""
+    if value is None or is_blank(value):
+        return None
+    match = TIMESTAMP_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise UnconvertibleError("not a timestamp")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micros = int((fraction or "")[:MICROSECOND_DIGITS].ljust(MICROSECOND_DIGITS, "0"))
     try:
-        return math.isfinite(float(value))
-    except OverflowError:  # an int beyond any double
-        return False
+        moment = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+        )
+        return moment.replace(microsecond=micros) - utc_offset(zone)
+    except (ValueError, OverflowError):  # 2024-13-01, 25:00, or beyond year 1..9999 in UTC
+        raise UnconvertibleError("not a timestamp") from None
 
 
-def is_text(value) -> bool:
-    """A string, or an integer id the SDK stores as its decimal text."""
-    return isinstance(value, str | int) and not isinstance(value, bool)
+def utc_offset(zone: str | None) -> timedelta:
+    """`Z`, `+HH:MM`, `+HHMM` or `+HH` as a timedelta east of UTC."""
+    if not zone or zone in "Zz":
+        return timedelta(0)
+    digits = zone[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if hours > 23 or minutes > 59:
+        raise ValueError("offset out of range")
+    offset = timedelta(hours=hours, minutes=minutes)
+    return -offset if zone[0] == "-" else offset
 
 
-def is_count(value) -> bool:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return isinstance(value, int) and not isinstance(value, bool) and LONG_MIN <= value <= LONG_MAX
+def to_new_field(value):
+    """A field the schema does not declare, shaped so the SDK infers a lossless type: a
+    number with a point as text (inferred DOUBLE; a Python float would be a 32-bit FLOAT),
+    an integer too large for BIGINT as text, objects and lists as JSON."""
+    if isinstance(value, float):  # the page parser makes floats only of NaN and Infinity
+        if not math.isfinite(value):
+            raise UnconvertibleError("not a finite number")
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return double_text(value)
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not LONG_MIN <= value <= LONG_MAX
+    ):
+        return str(value)
+    if isinstance(value, dict | list):
+        return json_value(value)
+    return value
 
 
-def is_money(value) -> bool:
-    return is_number(value) and abs(value) < MONEY_LIMIT
+def double_text(number: Decimal) -> str:
+    """The number's own digits, with the point the SDK needs to infer DOUBLE ("1E+20" has none)."""
+    text = str(number)
+    if "." in text:
+        return text
+    digits, _, exponent = text.partition("E")
+    return f"{digits}.0" + (f"E{exponent}" if exponent else "")
 
 
-def is_naive_timestamp(value) -> bool:
-    """True if the value has the shape the SDK's NAIVE_DATETIME parser takes."""
-    return isinstance(value, str) and NAIVE_TIMESTAMP.fullmatch(value) is not None
+def json_value(value):
+    """A parsed value as plain JSON data: Decimal as a number, NaN and infinities as text."""
+    if isinstance(value, dict):
+        return {key: json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_value(item) for item in value]
+    if isinstance(value, Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
 
 
-# Which check each declared column's non-null values must pass.
-VALUE_CHECKS = {
-    **dict.fromkeys(STRING_COLUMNS, is_text),
-    **dict.fromkeys(TIMESTAMP_COLUMNS, is_naive_timestamp),
-    **dict.fromkeys(DOUBLE_COLUMNS, is_number),
-    **dict.fromkeys(COUNT_COLUMNS, is_count),
-    **dict.fromkeys(BOOLEAN_COLUMNS, lambda value: isinstance(value, bool)),
-    **dict.fromkeys(MONEY_COLUMNS, is_money),
-}
+def declared_converters() -> dict:
+    """The converter for each declared column."""
+    converters = {}
+    converters.update(dict.fromkeys(STRING_COLUMNS, to_text))
+    converters.update(dict.fromkeys(TIMESTAMP_COLUMNS, to_timestamp))
+    converters.update(dict.fromkeys(DOUBLE_COLUMNS, to_double))
+    converters.update(dict.fromkeys(COUNT_COLUMNS, to_long))
+    converters.update(dict.fromkeys(BOOLEAN_COLUMNS, to_boolean))
+    converters.update(dict.fromkeys(MONEY_COLUMNS, to_money))
+    return converters
 
 
-def find_defect(record) -> str | None:
-    """Why `record` cannot be loaded, as a category safe to log; None if it can.
+CONVERTERS = declared_converters()
 
-    Only field names appear in the answer, never values.
-    """
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    record_id = record.get(PRIMARY_KEY)
-    if not is_text(record_id) or not str(record_id).strip():
-        return "missing, null or empty record_id"
-    for column, check in VALUE_CHECKS.items():
-        value = record.get(column)
-        if value is not None and not check(value):
-            return f"invalid {column}"
-    return None
+
+@dataclass
+class ShapedRecord:
+    """A record ready to upsert, and which columns did not convert (with safe reasons)."""
+
+    row: dict = field(repr=False)
+    problems: dict  # column -> reason; names and reasons only, never values
+
+
+def shape_record(record: dict) -> ShapedRecord:
+    """Convert every value; one that does not fit is NULL in its column and kept raw in
+    `_hed_invalid_values`, so the record still lands and an update still replaces the old
+    version (which also clears invalid values it had)."""
+    row, raw, problems = {}, {}, {}
+    for name, value in record.items():
+        try:
+            row[name] = CONVERTERS.get(name, to_new_field)(value)
+        except UnconvertibleError as problem:
+            row[name] = None
+            raw[name] = json_value(value)
+            problems[name] = problem.reason
+    row[INVALID_VALUES_COLUMN] = raw or None
+    return ShapedRecord(row, problems)
 
 
 def to_row(record: dict) -> dict:
-    """The row to upsert: money as exact two-decimal text for the DECIMAL column."""
-    for column in MONEY_COLUMNS:
-        value = record.get(column)
-        if value is not None:
-            record[column] = f"{value:.{MONEY_SCALE}f}"
-    return record
+    """The row to upsert for a keyed record (the benchmark's floor uses this too)."""
+    return shape_record(record).row
+
+
+def unkeyed_reason(item) -> str | None:
+    """Why an item cannot be upserted into hed_records, or None if it can be keyed."""
+    if not isinstance(item, dict):
+        return "not a JSON object"
+    if PRIMARY_KEY not in item:
+        return "missing record_id"
+    key = item[PRIMARY_KEY]
+    if key is None:
+        return "null record_id"
+    if isinstance(key, bool) or not isinstance(key, str | int):
+        return "record_id is not text or an integer"
+    if isinstance(key, str) and not key.strip():
+        return "empty record_id"
+    return None
+
+
+def rejected_row(item, reason: str, cursor: str | None, seen_at: datetime) -> dict:
+    """The item whole, keyed by its content so re-reading the page never duplicates it."""
+    raw = json_value(item)
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return {
+        REJECTED_KEY: hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        "raw_record": raw,
+        "reason": reason,
+        "seen_at": seen_at,
+        "source_cursor": cursor,
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -645,10 +868,12 @@ class SyncProgress:
 
     cursor: str | None
     upserted: int = 0
-    skipped: Counter = field(default_factory=Counter)
+    nulled: Counter = field(default_factory=Counter)  # (column, reason) -> values kept raw
+    rejected: Counter = field(default_factory=Counter)  # reason -> items kept whole
     pages: int = 0
     since_checkpoint: int = 0
     started: float = field(default_factory=time.monotonic)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def state(self) -> dict:
         """Only what the next sync needs: never the key."""
@@ -672,32 +897,37 @@ def read_saved_cursor(state: dict) -> str | None:
     return cursor
 
 
-def load_page(page: Page, progress: SyncProgress) -> None:
-    """Upsert a page's loadable records; count, never log, the rest.
+def upsert(table: str, row: dict) -> None:
+    """Hand one row to the SDK; if it refuses one the connector converted, stop the sync.
 
-    Raises:
-        SyncError: the SDK refused every record of the page although all passed our
-            checks: a systematic mismatch, not bad data, so skipping would lose the table.
+    The SDK fails every later operation after one fails, and skipping the row would let
+    the cursor pass a record that is not in the warehouse. The SDK's message may quote the
+    value, so only its type is named.
     """
-    refused = 0
-    for record in page.records:
-        defect = find_defect(record)
-        if defect:
-            progress.skipped[defect] += 1
-            continue
-        try:
-            op.upsert(TABLE, to_row(record))
-        except (TypeError, ValueError, ArithmeticError):  # a value our checks let by
-            refused += 1
-            progress.skipped["value the SDK refused"] += 1
-            continue
-        progress.upserted += 1
-        progress.since_checkpoint += 1
-    if page.records and refused == len(page.records):
+    try:
+        op.upsert(table, row)
+    except Exception as error:
         raise SyncError(
-            "The Fivetran SDK refused every record of a page that passed the connector's "
-            "checks. Check that the SDK version matches requirements-dev.txt."
-        )
+            f"The Fivetran SDK refused a row for {table} that the connector had converted "
+            f"({type(error).__name__}). Nothing after the last checkpoint was saved. This is a "
+            "connector defect: report it with the SDK version (requirements-dev.txt)."
+        ) from None
+
+
+def load_page(page: Page, progress: SyncProgress) -> None:
+    """Land every item of a page: keyed records in hed_records (values that do not convert
+    kept raw beside them), the rest whole in hed_rejected_records. Only counts are kept."""
+    for item in page.records:
+        reason = unkeyed_reason(item)
+        if reason:
+            upsert(REJECTED_TABLE, rejected_row(item, reason, page.cursor, progress.started_at))
+            progress.rejected[reason] += 1
+        else:
+            shaped = shape_record(item)
+            upsert(TABLE, shaped.row)
+            progress.upserted += 1
+            progress.nulled.update(shaped.problems.items())
+        progress.since_checkpoint += 1
     progress.pages += 1
 
 
@@ -714,7 +944,7 @@ def save_checkpoint(progress: SyncProgress) -> None:
 def load_from(client: HedClient, settings: Settings, progress: SyncProgress) -> None:
     """Load every page from progress.cursor to the end, checkpointing at page boundaries."""
     stop = threading.Event()
-    with Prefetcher(iterate_pages(client, progress.cursor, stop), stop) as pages:
+    with closing(prefetch(iterate_pages(client, progress.cursor, stop), stop)) as pages:
         for page in pages:
             load_page(page, progress)
             if page.next_cursor:
@@ -738,27 +968,63 @@ def load_all(client: HedClient, settings: Settings, progress: SyncProgress) -> N
         load_from(client, settings, progress)
 
 
-def report_skipped(progress: SyncProgress) -> None:
-    """One warning with the counts of malformed records, by reason; never their contents."""
-    total = sum(progress.skipped.values())
-    if not total:
-        return
-    reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(progress.skipped.items()))
-    op.warning(
-        f"Skipped {total} malformed HED records ({reasons}). Their contents are not logged "
-        "(student data); ask the API owner to fix them at the source."
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def describe_data_quality(progress: SyncProgress) -> str | None:
+    """The sync's data-quality warning: counts by column and reason, never values."""
+    parts = []
+    if progress.nulled:
+        details = "; ".join(
+            f"{column}: {count:,} {reason}"
+            for (column, reason), count in sorted(progress.nulled.items())
+        )
+        parts.append(
+            f"{plural(sum(progress.nulled.values()), 'value')} did not fit the column type: "
+            f"set null, kept raw in {TABLE}.{INVALID_VALUES_COLUMN} ({details})"
+        )
+    if progress.rejected:
+        details = ", ".join(
+            f"{count:,} {reason}" for reason, count in sorted(progress.rejected.items())
+        )
+        parts.append(
+            f"{plural(sum(progress.rejected.values()), 'record')} could not be keyed: kept "
+            f"whole in {REJECTED_TABLE} ({details})"
+        )
+    if not parts:
+        return None
+    return (
+        "Data quality: " + ". ".join(parts) + ". Values are not logged (student data); "
+        "ask the API owner to fix them at the source."
     )
+
+
+def report_data_quality(progress: SyncProgress) -> None:
+    """One warning per sync, and only when something did not fit."""
+    message = describe_data_quality(progress)
+    if message:
+        op.warning(message)
 
 
 def fail_sync(progress: SyncProgress, error: Exception) -> RuntimeError:
     """Checkpoint what was loaded, then build the error the sync raises.
 
-    An unexpected error is described by type and place only: its message may quote a
+    A sync that loaded no page leaves the saved state as it was (a rejected cursor whose
+    re-sync then fails must not erase it). If the SDK already failed (it then refuses
+    every operation), the message says so instead of raising the SDK's error. An
+    unexpected error is described by type and place only: its message may quote a
     record's value. The caller raises `from None`, because the cause's frames hold page
     data that the SDK's crash report would print.
     """
-    save_checkpoint(progress)
-    report_skipped(progress)
+    saved = "nothing was loaded, so the saved state is unchanged"
+    try:
+        if progress.pages:
+            save_checkpoint(progress)
+            saved = "the pages loaded before the failure are checkpointed"
+        report_data_quality(progress)
+    except Exception as checkpoint_error:  # the SDK refuses every operation after one failed
+        saved = f"the SDK also refused the checkpoint ({type(checkpoint_error).__name__})"
     if isinstance(error, SyncError):
         reason = str(error)
     else:
@@ -767,11 +1033,15 @@ def fail_sync(progress: SyncProgress, error: Exception) -> RuntimeError:
             f"unexpected {type(error).__name__} at {where.name}:{where.lineno}. Rerun; the "
             "sync resumes from its last checkpoint. Report it if it happens again."
         )
-    return RuntimeError(f"HED sync failed after {progress.upserted:,} records: {reason}")
+    return RuntimeError(
+        f"HED sync failed after {progress.upserted:,} records: {reason} ({saved}; the next "
+        "sync resumes from the last checkpoint)"
+    )
 
 
-def sync(configuration: dict, state: dict, sleep: Callable[[float], None] | None = None) -> None:
-    """Run one sync; `sleep` is injectable so tests need not wait for backoff.
+def sync(configuration: dict, state: dict, clock: WallClock | None = None) -> None:
+    """Run one sync; `clock` (now() and sleep(seconds, stop)) is injectable so tests check
+    the retry policy without waiting for it.
 
     Raises:
         ValueError: a configuration error, before any request.
@@ -780,7 +1050,7 @@ def sync(configuration: dict, state: dict, sleep: Callable[[float], None] | None
     settings = validate_configuration(configuration)
     progress = SyncProgress(cursor=read_saved_cursor(state))
     log.info("Incremental sync from saved cursor" if progress.cursor else "Initial sync")
-    client = HedClient(settings, sleep=sleep)
+    client = HedClient(settings, clock=clock)
     try:
         load_all(client, settings, progress)
     except Exception as error:  # every failure must checkpoint first and leak no page data
@@ -788,11 +1058,13 @@ def sync(configuration: dict, state: dict, sleep: Callable[[float], None] | None
     finally:
         client.close()
     save_checkpoint(progress)
-    report_skipped(progress)
+    report_data_quality(progress)
     log.info(
-        f"Sync complete: {progress.upserted:,} upserted, {sum(progress.skipped.values()):,} "
-        f"skipped, {progress.pages:,} pages, {client.requests_made:,} requests, "
-        f"{client.retries:,} retries, {progress.elapsed():.1f} s"
+        f"Sync complete: {progress.upserted:,} upserted, "
+        f"{plural(sum(progress.nulled.values()), 'invalid value')} kept raw, "
+        f"{sum(progress.rejected.values()):,} rejected, {progress.pages:,} pages, "
+        f"{client.requests_made:,} requests, {client.retries:,} retries, "
+        f"{progress.elapsed():.1f} s"
     )
 
 
@@ -800,9 +1072,33 @@ def sync(configuration: dict, state: dict, sleep: Callable[[float], None] | None
 # Fivetran entry points
 
 
+def declared_columns() -> dict:
+    """hed_records' column types: one per known field, and the raw values that did not fit."""
+    columns = {}
+    columns.update(dict.fromkeys(STRING_COLUMNS, "STRING"))
+    columns.update(dict.fromkeys(TIMESTAMP_COLUMNS, "NAIVE_DATETIME"))
+    columns.update(dict.fromkeys(DOUBLE_COLUMNS, "DOUBLE"))
+    columns.update(dict.fromkeys(COUNT_COLUMNS, "LONG"))
+    columns.update(dict.fromkeys(BOOLEAN_COLUMNS, "BOOLEAN"))
+    money = {"type": "DECIMAL", "precision": MONEY_PRECISION, "scale": MONEY_SCALE}
+    columns.update(dict.fromkeys(MONEY_COLUMNS, money))
+    columns[INVALID_VALUES_COLUMN] = "JSON"
+    return columns
+
+
 def schema(configuration: dict) -> list:
-    """One table keyed by record_id, with the declared types above."""
-    return [{"table": TABLE, "primary_key": [PRIMARY_KEY], "columns": declared_columns()}]
+    """hed_records keyed by record_id, and the quarantine for items that cannot be keyed."""
+    rejected_columns = {
+        REJECTED_KEY: "STRING",
+        "raw_record": "JSON",
+        "reason": "STRING",
+        "seen_at": "UTC_DATETIME",
+        "source_cursor": "STRING",
+    }
+    return [
+        {"table": TABLE, "primary_key": [PRIMARY_KEY], "columns": declared_columns()},
+        {"table": REJECTED_TABLE, "primary_key": [REJECTED_KEY], "columns": rejected_columns},
+    ]
 
 
 def update(configuration: dict, state: dict) -> None:

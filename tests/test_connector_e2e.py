@@ -8,6 +8,7 @@ import json
 import subprocess
 import threading
 import time
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from devkit.sdk_cli import (
     run_command,
     run_debug,
 )
-from hed_simulator import DEMO_API_KEY, HedSimulator
+from hed_simulator import DEMO_API_KEY, RECORD_FIELDS, HedSimulator
 
 RECORDS = 600
 # A key distinctive enough to grep for: it must never appear in any output or file.
@@ -122,19 +123,56 @@ def test_full_sync_saves_only_the_cursor_in_state(happy):
     assert state["next_cursor"].startswith("gAAAAA")
 
 
-def test_incremental_sync_upserts_exactly_the_changes_then_nothing(happy):
-    sim, project, env = happy["sim"], happy["project"], happy["env"]
-    changes = sim.add_changes(new=10, updated=5)
-    incremental = run_debug(project, env)
-    assert incremental.returncode == 0, incremental.stdout[-3000:]
-    assert "Incremental sync from saved cursor" in incremental.stdout
-    assert operation_counts(incremental.stdout)["Upserts"] == 15
-    assert query(project, "SELECT count(*) FROM tester.hed_records") == [(RECORDS + 10,)]
-    loaded = {row[0] for row in query(project, "SELECT record_id FROM tester.hed_records")}
-    assert set(changes["new"]) <= loaded
+def typed(record: dict) -> dict:
+    """A served record as the warehouse should hold it, converted here independently of
+    the connector: API timestamps parsed, money to the cent, the rest as served."""
+    row = dict(record)
+    for column in ("enrollment_date", "last_login_date", "last_updated"):
+        row[column] = datetime.strptime(record[column], "%Y-%m-%d %H:%M:%S")
+    row["financial_aid_amount"] = Decimal(f"{record['financial_aid_amount']:.2f}")
+    return row
 
+
+def warehouse_rows(project: Path, ids) -> dict:
+    """The warehouse rows for `ids`, the API's fields only, keyed by record_id."""
+    columns = ", ".join(RECORD_FIELDS)
+    with duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True) as db:
+        cursor = db.execute(
+            f"SELECT {columns} FROM tester.hed_records WHERE record_id IN "
+            f"(SELECT unnest(?::VARCHAR[]))",
+            [list(ids)],
+        )
+        return {row[0]: dict(zip(RECORD_FIELDS, row, strict=True)) for row in cursor.fetchall()}
+
+
+@pytest.fixture(scope="module")
+def incremental(happy):
+    """10 new and 5 updated records in the simulator, then one incremental sync."""
+    changes = happy["sim"].add_changes(new=10, updated=5)
+    return {"changes": changes, "run": run_debug(happy["project"], happy["env"])}
+
+
+def test_incremental_sync_upserts_exactly_the_changes(happy, incremental):
+    run = incremental["run"]
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "Incremental sync from saved cursor" in run.stdout
+    assert operation_counts(run.stdout)["Upserts"] == 15
+    assert query(happy["project"], "SELECT count(*) FROM tester.hed_records") == [(RECORDS + 10,)]
+
+
+def test_incremental_sync_lands_the_new_values_of_every_changed_record(happy, incremental):
+    changed = incremental["changes"]["new"] + incremental["changes"]["updated"]
+    latest = {
+        r["record_id"]: typed(r) for r in happy["sim"].records() if r["record_id"] in changed
+    }
+    assert warehouse_rows(happy["project"], changed) == latest
+    assert len(latest) == 15
+
+
+def test_sync_without_changes_makes_exactly_one_request(happy, incremental):
+    sim = happy["sim"]
     sim.clear_requests()
-    idle = run_debug(project, env)
+    idle = run_debug(happy["project"], happy["env"])
     assert idle.returncode == 0
     assert operation_counts(idle.stdout)["Upserts"] == 0
     assert len(data_requests(sim)) == 1
@@ -157,7 +195,7 @@ def test_wrong_key_fails_fast_and_names_the_key_problem(simulator, project_for):
     assert result.returncode != 0
     assert "SYNC FAILED" in result.stdout
     assert "Check api_key" in result.stdout
-    assert len(data_requests(simulator)) <= 2
+    assert len(data_requests(simulator)) == 1
 
 
 def test_configuration_error_is_refused_before_any_request(simulator, project_for):
@@ -179,25 +217,36 @@ def test_sync_lands_every_record_through_mixed_faults(simulator, project_for):
     assert len(faults) >= 3
 
 
-def test_malformed_records_are_skipped_and_the_sync_succeeds(simulator, project_for):
+def test_malformed_records_land_and_the_sync_succeeds(simulator, project_for):
     records = simulator.records()
     simulator.corrupt_record(records[0]["record_id"], set={"record_id": None})
     simulator.corrupt_record(records[1]["record_id"], set={"current_gpa": "abc"})
     project, env = project_for(simulator)
     result = run_debug(project, env)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert query(project, "SELECT count(*) FROM tester.hed_records") == [(RECORDS - 2,)]
-    assert "Skipped 2 malformed HED records" in result.stdout
+    assert query(project, "SELECT count(*) FROM tester.hed_records") == [(RECORDS - 1,)]
+    assert query(
+        project,
+        "SELECT current_gpa, _hed_invalid_values FROM tester.hed_records "
+        f"WHERE record_id = '{records[1]['record_id']}'",
+    ) == [(None, '{"current_gpa": "abc"}')]
+    assert query(project, "SELECT reason FROM tester.hed_rejected_records") == [
+        ("null record_id",)
+    ]
+    assert "Data quality: 1 value did not fit" in result.stdout
+    assert "1 record could not be keyed" in result.stdout
 
 
-def test_a_field_the_api_adds_later_lands_as_a_new_column(simulator, project_for):
+def test_a_float_field_the_api_adds_later_lands_as_an_exact_double(simulator, project_for):
     victim = simulator.records()[0]["record_id"]
-    simulator.corrupt_record(victim, set={"retention_score": 0.875})
+    simulator.corrupt_record(victim, set={"retention_score": 12345.67})
     project, env = project_for(simulator)
     assert run_debug(project, env).returncode == 0
     assert query(
-        project, f"SELECT retention_score FROM tester.hed_records WHERE record_id = '{victim}'"
-    ) == [(0.875,)]
+        project,
+        "SELECT retention_score, typeof(retention_score) FROM tester.hed_records "
+        f"WHERE record_id = '{victim}'",
+    ) == [(12345.67, "DOUBLE")]
 
 
 def break_api_after(sim, served: int) -> threading.Thread:

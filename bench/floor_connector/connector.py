@@ -13,7 +13,6 @@ the JSON list of its records, pre-fetched from the simulator by the benchmark. R
 and parsing it is counted in the sync time, as parsing responses is for our connector.
 """
 
-import json
 from pathlib import Path
 
 import hed_connector as hed
@@ -48,7 +47,7 @@ def update(configuration: dict, state: dict):
     page_number = 0
     with pages_path(configuration).open(encoding="utf-8") as pages:
         for line in pages:
-            records = json.loads(line)
+            records = hed.decode_json(line.encode("utf-8"))  # parsed as ours parses a page
             for record in records:
                 op.upsert(hed.TABLE, hed.to_row(record))
             page_number += 1
