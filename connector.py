@@ -722,16 +722,22 @@ def to_timestamp(value):
     micros = int((fraction or "")[:MICROSECOND_DIGITS].ljust(MICROSECOND_DIGITS, "0"))
     try:
         moment = datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            micros,
         )
-        return moment.replace(microsecond=micros) - utc_offset(zone)
+        return moment - utc_offset(zone) if zone else moment
     except (ValueError, OverflowError):  # 2024-13-01, 25:00, or beyond year 1..9999 in UTC
         raise UnconvertibleError("not a timestamp") from None
 
 
-def utc_offset(zone: str | None) -> timedelta:
+def utc_offset(zone: str) -> timedelta:
     """`Z`, `+HH:MM`, `+HHMM` or `+HH` as a timedelta east of UTC."""
-    if not zone or zone in "Zz":
+    if zone in "Zz":
         return timedelta(0)
     digits = zone[1:].replace(":", "")
     hours, minutes = int(digits[:2]), int(digits[2:] or 0)

@@ -8,12 +8,11 @@ import json
 import subprocess
 import threading
 import time
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
+from warehouse import expected_rows, query, warehouse_rows
 
 from devkit.sdk_cli import (
     fivetran_executable,
@@ -23,7 +22,7 @@ from devkit.sdk_cli import (
     run_command,
     run_debug,
 )
-from hed_simulator import DEMO_API_KEY, RECORD_FIELDS, HedSimulator
+from hed_simulator import DEMO_API_KEY, HedSimulator
 
 RECORDS = 600
 # A key distinctive enough to grep for: it must never appear in any output or file.
@@ -58,11 +57,6 @@ def configuration_for(url, api_key=DEMO_API_KEY, **overrides):
     configuration = {"api_key": api_key, "base_url": url, "page_size": "100"}
     configuration.update(overrides)
     return configuration
-
-
-def query(project: Path, sql: str):
-    with duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True) as db:
-        return db.execute(sql).fetchall()
 
 
 def read_state(project: Path) -> dict:
@@ -123,28 +117,6 @@ def test_full_sync_saves_only_the_cursor_in_state(happy):
     assert state["next_cursor"].startswith("gAAAAA")
 
 
-def typed(record: dict) -> dict:
-    """A served record as the warehouse should hold it, converted here independently of
-    the connector: API timestamps parsed, money to the cent, the rest as served."""
-    row = dict(record)
-    for column in ("enrollment_date", "last_login_date", "last_updated"):
-        row[column] = datetime.strptime(record[column], "%Y-%m-%d %H:%M:%S")
-    row["financial_aid_amount"] = Decimal(f"{record['financial_aid_amount']:.2f}")
-    return row
-
-
-def warehouse_rows(project: Path, ids) -> dict:
-    """The warehouse rows for `ids`, the API's fields only, keyed by record_id."""
-    columns = ", ".join(RECORD_FIELDS)
-    with duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True) as db:
-        cursor = db.execute(
-            f"SELECT {columns} FROM tester.hed_records WHERE record_id IN "
-            f"(SELECT unnest(?::VARCHAR[]))",
-            [list(ids)],
-        )
-        return {row[0]: dict(zip(RECORD_FIELDS, row, strict=True)) for row in cursor.fetchall()}
-
-
 @pytest.fixture(scope="module")
 def incremental(happy):
     """10 new and 5 updated records in the simulator, then one incremental sync."""
@@ -162,9 +134,7 @@ def test_incremental_sync_upserts_exactly_the_changes(happy, incremental):
 
 def test_incremental_sync_lands_the_new_values_of_every_changed_record(happy, incremental):
     changed = incremental["changes"]["new"] + incremental["changes"]["updated"]
-    latest = {
-        r["record_id"]: typed(r) for r in happy["sim"].records() if r["record_id"] in changed
-    }
+    latest = expected_rows([r for r in happy["sim"].records() if r["record_id"] in changed])
     assert warehouse_rows(happy["project"], changed) == latest
     assert len(latest) == 15
 
