@@ -39,6 +39,44 @@ RECORD_FIELDS: tuple[str, ...] = (
     "last_updated",
 )
 
+# What kind of value each field holds in the API's standard form: "text" (JSON string),
+# "timestamp" (naive `YYYY-MM-DD H:MM:SS` text), "double", "count" (integer), "money" (number
+# with cents) or "boolean". Drift modes and the OpenAPI document follow this map.
+FIELD_KINDS: dict[str, str] = {
+    "record_id": "text",
+    "student_id": "text",
+    "enrollment_date": "timestamp",
+    "academic_standing": "text",
+    "current_gpa": "double",
+    "credit_hours_attempted": "count",
+    "credit_hours_earned": "count",
+    "major_code": "text",
+    "advisor_id": "text",
+    "financial_aid_amount": "money",
+    "last_login_date": "timestamp",
+    "total_course_views": "count",
+    "assignment_submissions": "count",
+    "discussion_posts": "count",
+    "avg_assignment_score": "double",
+    "course_completion_rate": "double",
+    "plagiarism_incidents": "count",
+    "writing_quality_score": "double",
+    "engagement_score": "double",
+    "at_risk_flag": "boolean",
+    "intervention_count": "count",
+    "last_updated": "timestamp",
+}
+# Decimal places the API rounds each double to (course_completion_rate is a share, 0..1).
+DOUBLE_PLACES: dict[str, int] = {
+    "current_gpa": 2,
+    "avg_assignment_score": 2,
+    "course_completion_rate": 4,
+    "writing_quality_score": 2,
+    "engagement_score": 2,
+}
+# The API's timestamp text; strptime accepts the unpadded hour.
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
 # Initial last_updated values are spread over this window so timestamps look like real history.
 WINDOW_START = datetime(2024, 1, 1)
 # 180 days: long enough for a million records to get distinct seconds.

@@ -1,4 +1,9 @@
-"""Fault injection for GET /hed_data: the failures a connector must survive in production."""
+"""Fault injection for GET /hed_data: the failures a connector must survive in production.
+
+Per-request faults (errors, 429, hangs, resets, truncation, latency) come from one random
+stream drawn the same way for every request, so bench/soak.py can replay it. TLS handshake
+resets draw from a second stream of their own: turning them on never shifts the first.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,15 @@ import threading
 from dataclasses import dataclass
 
 # Probabilities that must lie in [0, 1].
-_RATE_FIELDS = ("fail_rate", "reset_rate", "truncate_rate", "hang_rate")
+_RATE_FIELDS = ("fail_rate", "reset_rate", "truncate_rate", "hang_rate", "tls_reset_rate")
 # Durations and counters that must not be negative.
 _NON_NEGATIVE_FIELDS = ("rate_limit_every", "retry_after", "latency_ms", "hang_seconds")
-# Server errors a flaky upstream answers with.
-_FAIL_STATUSES = (500, 503)
+# Server errors a flaky upstream answers with, unless a test picks others.
+DEFAULT_FAIL_STATUSES = (500, 503)
+# fail_statuses must be HTTP error statuses: a 2xx or 3xx "failure" would not be one.
+_ERROR_STATUSES = range(400, 600)
+# Draws per request: one per fault kind plus one that picks the failure status.
+_DRAWS_PER_REQUEST = 5
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,7 @@ class FaultConfig:
     """Fault settings; all zero means a perfectly healthy API."""
 
     fail_rate: float = 0.0
+    fail_statuses: tuple[int, ...] = DEFAULT_FAIL_STATUSES
     rate_limit_every: int = 0
     retry_after: float = 1
     latency_ms: float = 0.0
@@ -27,6 +37,7 @@ class FaultConfig:
     truncate_rate: float = 0.0
     hang_rate: float = 0.0
     hang_seconds: float = 5.0
+    tls_reset_rate: float = 0.0
     fault_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -36,6 +47,10 @@ class FaultConfig:
         for name in _NON_NEGATIVE_FIELDS:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        statuses = tuple(self.fail_statuses)
+        if not statuses or not all(_is_error_status(status) for status in statuses):
+            raise ValueError("fail_statuses must be one or more HTTP statuses from 400 to 599")
+        object.__setattr__(self, "fail_statuses", statuses)  # lists become tuples
 
 
 @dataclass(frozen=True)
@@ -53,35 +68,32 @@ class FaultDecision:
 class FaultInjector:
     """Decides per request which fault applies, reproducibly from `fault_seed`.
 
-    Every (re)configuration reseeds the random stream and restarts the rate-limit count, so a
+    Every (re)configuration reseeds the random streams and restarts the rate-limit count, so a
     test that sets faults gets the same sequence of decisions each run (for sequential clients).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._config = FaultConfig()
-        self._rng = random.Random(0)
-        self._count = 0
+        self._reseed()
 
     @property
     def config(self) -> FaultConfig:
         return self._config
 
-    def configure(self, **changes: float | None) -> FaultConfig:
+    def configure(self, **changes: object) -> FaultConfig:
         """Apply the given settings (None = keep current value) and restart the sequence."""
         given = {name: value for name, value in changes.items() if value is not None}
         with self._lock:
             self._config = dataclasses.replace(self._config, **given)
-            self._rng = random.Random(self._config.fault_seed)
-            self._count = 0
+            self._reseed()
             return self._config
 
     def clear(self) -> None:
         """Back to a healthy API, keeping nothing from earlier settings."""
         with self._lock:
             self._config = FaultConfig()
-            self._rng = random.Random(0)
-            self._count = 0
+            self._reseed()
 
     def decide(self) -> FaultDecision:
         """Draw the fault for the next request. Always draws the same numbers, so rates can
@@ -89,14 +101,14 @@ class FaultInjector:
         with self._lock:
             config = self._config
             self._count += 1
-            draws = [self._rng.random() for _ in range(5)]
+            draws = [self._rng.random() for _ in range(_DRAWS_PER_REQUEST)]
             limited = config.rate_limit_every > 0 and self._count % config.rate_limit_every == 0
         latency = config.latency_ms / 1000.0
         if limited:
             return FaultDecision("rate_limit", latency, 429, retry_after=config.retry_after)
         if draws[0] < config.fail_rate:
-            status = _FAIL_STATUSES[int(draws[4] * len(_FAIL_STATUSES))]
-            return FaultDecision("fail", latency, status)
+            statuses = config.fail_statuses
+            return FaultDecision("fail", latency, statuses[int(draws[4] * len(statuses))])
         if draws[1] < config.hang_rate:
             return FaultDecision("hang", latency, hang_seconds=config.hang_seconds)
         if draws[2] < config.reset_rate:
@@ -104,3 +116,19 @@ class FaultInjector:
         if draws[3] < config.truncate_rate:
             return FaultDecision("truncate", latency)
         return FaultDecision(None, latency)
+
+    def decide_tls_reset(self) -> bool:
+        """Whether to drop the next new TLS connection mid-handshake (its own stream)."""
+        with self._lock:
+            rate = self._config.tls_reset_rate
+            return rate > 0 and self._tls_rng.random() < rate
+
+    def _reseed(self) -> None:
+        seed = self._config.fault_seed
+        self._rng = random.Random(seed)
+        self._tls_rng = random.Random(f"hed-simulator-tls:{seed}")
+        self._count = 0
+
+
+def _is_error_status(status: object) -> bool:
+    return isinstance(status, int) and not isinstance(status, bool) and status in _ERROR_STATUSES

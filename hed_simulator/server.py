@@ -1,6 +1,8 @@
 """HTTP plumbing: a threaded loopback server whose handler maps requests onto HedService.
 
-Faults that live at the socket level (latency, hang, reset, truncation) are carried out here.
+Faults that live at the socket level (latency, hang, reset, truncation, TLS handshake resets)
+and the answers of a 503 outage are carried out here. With a TLS context, each connection's
+handshake runs in its own handler thread, so a slow or failing client never blocks accept().
 Nothing is logged by default; with verbose=True only method, path and status go to stderr.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -27,12 +30,22 @@ from hed_simulator.service import (
 
 HED_PATH = "/hed_data"
 CHANGES_PATH = "/_simulator/changes"
-_ALLOWED_METHODS = {HED_PATH: "GET", CHANGES_PATH: "POST"}
+SPEC_PATH = "/hed_api_spec"
+_ALLOWED_METHODS = {HED_PATH: "GET", CHANGES_PATH: "POST", SPEC_PATH: "GET"}
 # Idle keep-alive connections are closed after this, so handler threads never pile up; long
 # enough that a paused client's pooled connection is not closed under it.
 IDLE_TIMEOUT_SECONDS = 300
 # Faults that only make sense on a successful page.
 _BODY_FAULTS = ("reset", "truncate")
+# A client that connects but never finishes its TLS handshake is dropped after this.
+HANDSHAKE_TIMEOUT_SECONDS = 10
+# A TLS record header: type (1), version (2), length (2).
+_TLS_RECORD_HEADER_BYTES = 5
+_OUTAGE_STATUS = 503
+
+
+class DroppedConnectionError(Exception):
+    """Raised in a handler to end a connection on purpose (no answer, no error report)."""
 
 
 class SimulatorHTTPServer(ThreadingHTTPServer):
@@ -40,9 +53,16 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], service: HedService, verbose: bool) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        service: HedService,
+        verbose: bool,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.service = service
         self.verbose = verbose
+        self.tls_context = tls_context
         self.stopping = threading.Event()  # wakes sleeping latency / hang faults on stop
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -56,7 +76,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Clients hanging up mid-response are expected; never print tracebacks."""
-        if self.verbose:
+        if self.verbose and not isinstance(sys.exc_info()[1], DroppedConnectionError):
             print(f"hed_simulator: handler error {sys.exc_info()[0]!r}", file=sys.stderr)
 
     def pause(self, seconds: float) -> None:
@@ -90,6 +110,8 @@ class HedRequestHandler(BaseHTTPRequestHandler):
     server: SimulatorHTTPServer
 
     def setup(self) -> None:
+        if self.server.tls_context is not None:
+            self.request = self._handshake(self.request, self.server.tls_context)
         super().setup()
         # Headers and body go out as separate writes; without this Nagle + delayed ACK would
         # add ~40 ms to every keep-alive request.
@@ -101,19 +123,36 @@ class HedRequestHandler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.untrack(self.connection)
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.close()  # the server only closes the raw socket it accepted
+
+    def _handshake(self, raw: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
+        """TLS server handshake, or the tls_reset fault: read the ClientHello, then hang up,
+        so the client's handshake ends in an unexpected EOF (a transient TLS error)."""
+        raw.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
+        if self.server.service.faults.decide_tls_reset():
+            _read_tls_record(raw)
+            raise DroppedConnectionError("tls_reset")  # the server then closes with a FIN
+        return context.wrap_socket(raw, server_side=True)
 
     # --- routing ---
 
     def do_GET(self) -> None:
         path, params = self._split_target()
+        if self._in_outage(path, params):
+            return
         if path == HED_PATH:
             self._serve_hed_data(params)
+        elif path == SPEC_PATH:
+            self._serve_spec()
         else:
             self._reject(path)
 
     def do_POST(self) -> None:
         body = self._read_body()
-        path, _ = self._split_target()
+        path, params = self._split_target()
+        if self._in_outage(path, params):
+            return
         if path != CHANGES_PATH:
             self._reject(path)
             return
@@ -124,7 +163,9 @@ class HedRequestHandler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._read_body()
-        self._reject(self._split_target()[0])
+        path, params = self._split_target()
+        if not self._in_outage(path, params):
+            self._reject(path)
 
     do_DELETE = do_PATCH = do_PUT  # noqa: N815 - names required by BaseHTTPRequestHandler
 
@@ -138,6 +179,29 @@ class HedRequestHandler(BaseHTTPRequestHandler):
         self._record(path, reply.status, None, None, None, key_ok)
         self._send(reply)
 
+    def _in_outage(self, path: str, params: dict[str, list[str]]) -> bool:
+        """During an outage, answer 503 (or drop the connection in refuse mode) and say so."""
+        mode = self.server.service.outage.state()
+        if mode is None:
+            return False
+        key_ok = self.server.service.check_key(self.headers.get("x-api-key"))
+        page_size = parse_page_size(_first(params, "page_size"))
+        cursor = _first(params, "cursor")
+        if mode == "refuse":  # a request that slipped in before the listener closed
+            self._record(path, None, page_size, cursor, "outage", key_ok)
+            self.close_connection = True
+            return True
+        reply = error_reply(_OUTAGE_STATUS, HTTPStatus(_OUTAGE_STATUS).phrase)
+        self._record(path, reply.status, page_size, cursor, "outage", key_ok)
+        self._send(reply)
+        return True
+
+    def _serve_spec(self) -> None:
+        key_ok = self.server.service.check_key(self.headers.get("x-api-key"))
+        reply = self.server.service.answer_spec()
+        self._record(SPEC_PATH, reply.status, None, None, None, key_ok)
+        self._send(reply)
+
     # --- GET /hed_data ---
 
     def _serve_hed_data(self, params: dict[str, list[str]]) -> None:
@@ -146,6 +210,17 @@ class HedRequestHandler(BaseHTTPRequestHandler):
         cursor = _first(params, "cursor")
         raw_page_size = _first(params, "page_size")
         page_size = parse_page_size(raw_page_size)
+        started_outage = service.outage.count_request()
+        try:
+            self._answer_hed_data(key_ok, raw_page_size, page_size, cursor)
+        finally:
+            if started_outage:
+                service.outage.take_listener_down()  # after the answer is out
+
+    def _answer_hed_data(
+        self, key_ok: bool, raw_page_size: str | None, page_size: int | None, cursor: str | None
+    ) -> None:
+        service = self.server.service
         queued = service.next_queued()
         if queued is not None:
             self._record(HED_PATH, queued.status, page_size, cursor, "queued", key_ok)
@@ -248,8 +323,34 @@ def _fault_reply(decision: FaultDecision) -> Reply | None:
         return error_reply(429, "Rate limit exceeded", [("Retry-After", retry_after)])
     if decision.kind == "fail":
         status = decision.status or 500
-        return error_reply(status, HTTPStatus(status).phrase)
+        return error_reply(status, _phrase(status))
     return None
+
+
+def _phrase(status: int) -> str:
+    """The standard reason phrase; a generic one for statuses Python does not name."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Server Error" if status >= 500 else "Client Error"
+
+
+def _read_tls_record(connection: socket.socket) -> None:
+    """Read one whole TLS record (the ClientHello), so closing sends FIN rather than RST."""
+    with contextlib.suppress(OSError):
+        header = _read_exactly(connection, _TLS_RECORD_HEADER_BYTES)
+        if len(header) == _TLS_RECORD_HEADER_BYTES:
+            _read_exactly(connection, int.from_bytes(header[3:5], "big"))
+
+
+def _read_exactly(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _effective_fault(decision: FaultDecision, reply: Reply) -> str | None:

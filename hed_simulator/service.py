@@ -1,7 +1,9 @@
-"""The API's behaviour, independent of HTTP plumbing: auth, paging, changes, canned replies.
+"""The API's behaviour, independent of HTTP plumbing: auth, paging, changes, canned replies,
+drift and the truth behind it, and the outage schedule.
 
 The HTTP handler (server.py) turns requests into calls here and writes the returned Reply;
-HedSimulator (simulator.py) exposes the same state to tests.
+HedSimulator (simulator.py) exposes the same state to tests. Every served record goes
+through serve(), so pages, records() and expected() always agree.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hed_simulator.api_spec import spec_bytes
 from hed_simulator.changelog import ChangeLog, CursorCodec, InvalidCursorError, LogEntry
 from hed_simulator.data import RecordFactory
+from hed_simulator.drift import Drift, Expected, Rendition, is_keyable
 from hed_simulator.faults import FaultInjector
+from hed_simulator.outage import OutageSchedule
 
 # Page size limits of the real API.
 DEFAULT_PAGE_SIZE = 100
@@ -102,6 +107,8 @@ class HedService:
         self.log = ChangeLog(records, self.factory.end_of_initial_window(), seed)
         self.codec = CursorCodec(seed)
         self.faults = FaultInjector()
+        self.outage = OutageSchedule()
+        self._drift: Drift | None = None
         self._api_key = api_key.encode("utf-8")
         self._lock = threading.Lock()
         self._queued: deque[list[Any]] = deque()  # [Reply, remaining uses]
@@ -139,14 +146,19 @@ class HedService:
         except InvalidCursorError:
             return error_reply(400, "Invalid cursor")
         page = self.log.page(start, page_size)
-        return json_reply(
-            200,
-            {
-                "hed_records": [self.serve(entry) for entry in page.entries],
-                "next_cursor": self.codec.encode(page.next_position),
-                "has_more": page.has_more,
-            },
-        )
+        drift = self._drift
+        payload = {
+            "hed_records": [self.serve(entry) for entry in page.entries],
+            "next_cursor": self.codec.encode(page.next_position),
+            "has_more": page.has_more,
+        }
+        if drift is None:
+            return json_reply(200, payload)
+        return Reply(200, drift.encode_page(payload), drift.content_type or _JSON)
+
+    def answer_spec(self) -> Reply:
+        """GET /hed_api_spec: the OpenAPI document; public, like most API descriptions."""
+        return Reply(200, spec_bytes(), _JSON)
 
     def answer_changes(self, key_ok: bool, body: bytes) -> Reply:
         """POST /_simulator/changes with `{"new": n, "updated": m}`."""
@@ -179,16 +191,47 @@ class HedService:
 
     # --- state as tests see it ---
 
-    def serve(self, entry: LogEntry) -> dict[str, Any]:
-        """The record as served: latest version with any test corruption applied."""
+    def serve(self, entry: LogEntry) -> Any:
+        """The item as served: latest version, drifted, with any test corruption applied.
+        Usually a record dict; drift may serve any JSON value."""
         record = self.factory.build(entry.index, entry.version, entry.updated_at)
-        corruption = self._corruptions.get(record["record_id"])
-        if corruption is not None:
-            drop, overrides = corruption
-            for field in drop:
-                record.pop(field, None)
-            record.update(overrides)
-        return record
+        if self._drift is None and not self._corruptions:
+            return record  # the hot path: nothing to change
+        return self.render(record, entry.version).served
+
+    def render(self, record: dict[str, Any], version: int) -> Rendition:
+        """Drift, then corruption (a test's explicit override wins). Corrupted fields are
+        taken into the truth as served: the simulator does not judge a test's own values."""
+        drift = self._drift
+        if drift is None:
+            rendition = Rendition(record, dict(record))
+        else:
+            rendition = drift.render(record, version)
+        corruption = self._corruptions.get(record["record_id"])  # keyed by the original id
+        if corruption is not None and isinstance(rendition.served, dict):
+            apply_corruption(rendition, *corruption)
+        return rendition
+
+    def expected(self) -> Expected:
+        """What a full sync of the current data must land (see drift.Expected)."""
+        rows: dict[Any, dict[str, Any]] = {}
+        invalid: dict[Any, dict[str, Any]] = {}
+        rejected: list[Any] = []
+        for entry in self.log.live_entries():
+            record = self.factory.build(entry.index, entry.version, entry.updated_at)
+            rendition = self.render(record, entry.version)
+            if not is_keyable(rendition.served):
+                rejected.append(rendition.served)
+                continue
+            record_id = rendition.served["record_id"]
+            truth = rendition.truth
+            rows[record_id] = dict(rendition.served) if truth is None else truth  # re-keyed
+            if rendition.invalid:
+                invalid[record_id] = rendition.invalid
+        return Expected(rows, invalid, rejected)
+
+    def set_drift(self, drift: Drift | None) -> None:
+        self._drift = drift if drift is not None and drift.modes else None
 
     def add_changes(self, new: int, updated: int) -> dict[str, list[str]]:
         new_indices, updated_indices = self.log.add_changes(new, updated)
@@ -210,7 +253,7 @@ class HedService:
             merged = (tuple(dict.fromkeys((*old_drop, *drop))), {**old_overrides, **overrides})
             self._corruptions[record_id] = merged
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[Any]:
         return [self.serve(entry) for entry in self.log.live_entries()]
 
     def requests(self) -> list[RequestInfo]:
@@ -220,6 +263,18 @@ class HedService:
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+
+
+def apply_corruption(rendition: Rendition, drop: Iterable[str], overrides: dict[str, Any]) -> None:
+    """Drop and override fields in place (kept in their order), in the served item and its
+    truth alike; a changed field is no longer one of drift's invalid values."""
+    for target in (rendition.served, rendition.truth):
+        if target is not None:
+            for name in drop:
+                target.pop(name, None)
+            target.update(overrides)
+    for name in (*drop, *overrides):
+        rendition.invalid.pop(name, None)
 
 
 def read_change_counts(request: Any) -> tuple[int, int] | None:
