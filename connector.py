@@ -486,13 +486,13 @@ def caused_by(error: BaseException, kind: type) -> bool:
     pending, seen = [error], set()
     while pending:
         current = pending.pop()
-        if current is None or id(current) in seen:
+        if id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, kind):
             return True
-        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += [e for e in (*linked, *current.args) if isinstance(e, BaseException)]
     return False
 
 

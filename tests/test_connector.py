@@ -59,9 +59,10 @@ class RecordingOps:
 class FakeClock:
     """Time that moves only when the connector waits: records each backoff wait."""
 
-    def __init__(self):
+    def __init__(self, on_sleep=None):
         self.now_s = 0.0
         self.sleeps = []
+        self.on_sleep = on_sleep  # e.g. end a fault while the connector waits
 
     def now(self):
         return self.now_s
@@ -69,6 +70,8 @@ class FakeClock:
     def sleep(self, seconds, stop):
         self.sleeps.append(seconds)
         self.now_s += seconds
+        if self.on_sleep:
+            self.on_sleep()
 
 
 @pytest.fixture(autouse=True)
@@ -511,6 +514,42 @@ def test_unreachable_api_fails_naming_base_url_and_the_connection(ops, clock):
     with pytest.raises(RuntimeError, match=r"http://127.0.0.1:9: the connection failed.*base_url"):
         connector.sync({"api_key": "k", "base_url": "http://127.0.0.1:9"}, {}, clock=clock)
     assert sum(clock.sleeps) <= connector.RETRY_BUDGET_S
+
+
+@pytest.fixture
+def tls_simulator(make_simulator):
+    """The simulator over https, with a certificate from its own throwaway CA."""
+    return make_simulator(tls=True)
+
+
+def test_a_tls_handshake_that_breaks_off_is_retried(tls_simulator, ops, monkeypatch, capsys):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_simulator.ca_file))
+    tls_simulator.set_faults(tls_reset_rate=1.0)
+    clock = FakeClock(on_sleep=tls_simulator.clear_faults)
+    run_sync(tls_simulator, clock)
+    assert set(ops.upserted_ids()) == source_ids(tls_simulator)
+    assert len(clock.sleeps) == 1
+    assert "HED API request failed (the secure (TLS) connection failed)" in capsys.readouterr().out
+
+
+def test_a_certificate_that_does_not_verify_fails_fast_naming_base_url(
+    tls_simulator, ops, clock, monkeypatch
+):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with pytest.raises(RuntimeError, match=r"certificate of https://.* does not verify.*base_url"):
+        run_sync(tls_simulator, clock)
+    assert clock.sleeps == []
+    assert len(data_requests(tls_simulator)) == 0  # refused before any HTTP was exchanged
+
+
+def test_https_to_a_plain_http_server_is_retried_then_named_as_a_connection_failure(
+    simulator, ops, clock
+):
+    https_url = simulator.url.replace("http://", "https://")
+    with pytest.raises(RuntimeError, match=r"secure \(TLS\) connection failed.*Check base_url"):
+        run_sync(simulator, clock, base_url=https_url)
+    assert len(clock.sleeps) > 1
 
 
 def test_api_error_text_never_echoes_the_key(simulator, ops, clock):

@@ -1,0 +1,128 @@
+"""Outages in real time, through the real `fivetran debug`: what the retry budget promises.
+
+- A 3-minute outage in the middle of a sync, answered with 503s or with refused
+  connections, is ridden out: exit 0 and every record exact.
+- An API unreachable from the first request fails in under 4 minutes, naming base_url and
+  saying the connection failed.
+
+The three syncs take minutes of wall time but little CPU, so they start together when the
+module starts (threads) and each test waits for its own: the module costs about 4 minutes,
+not 11. Measured durations are printed (`-s`) for the README.
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+from warehouse import expected_rows, warehouse_rows
+
+from devkit.sdk_cli import make_project, offline_env, run_debug
+from hed_simulator import DEMO_API_KEY, HedSimulator
+
+OUTAGE_S = 180  # the outage the connector promises to ride out (a typical API deploy)
+UNREACHABLE_LIMIT_S = 240  # the promise for an API that is never reachable
+RECORDS = 1_000
+PAGE_SIZE = "100"
+OUTAGE_AFTER_REQUESTS = 4  # pages served before the API goes down: mid-sync
+CLI_TIMEOUT_S = 600  # only stops a hung run; the slowest takes ~3.5 minutes
+
+pytestmark = pytest.mark.slow
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connections to it are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Scenario(threading.Thread):
+    """One sync run in the background; `result` and `elapsed_s` once joined."""
+
+    def __init__(self, name, workdir, prepare):
+        super().__init__(name=name, daemon=True)
+        self.workdir = workdir
+        self.prepare = prepare  # () -> (base_url, simulator or None)
+        self.result = None
+        self.elapsed_s = None
+        self.simulator = None
+        self.project = None
+        self.error = None
+
+    def run(self):
+        try:
+            base_url, self.simulator = self.prepare()
+            configuration = {"api_key": DEMO_API_KEY, "base_url": base_url, "page_size": PAGE_SIZE}
+            self.project = make_project(self.workdir / "project", configuration)
+            started = time.monotonic()
+            self.result = run_debug(self.project, offline_env(self.workdir), CLI_TIMEOUT_S)
+            self.elapsed_s = time.monotonic() - started
+        except Exception as error:  # reported by the test that waits for this scenario
+            self.error = error
+
+    def finished(self):
+        self.join(CLI_TIMEOUT_S + 60)
+        assert self.error is None, self.error
+        assert self.result is not None, f"{self.name} did not finish"
+        print(f"\n{self.name}: exit {self.result.returncode} after {self.elapsed_s:.0f} s")
+        return self
+
+
+def outage_simulator(mode):
+    def prepare():
+        simulator = HedSimulator(records=RECORDS, seed=21).__enter__()
+        simulator.schedule_outage(
+            after_requests=OUTAGE_AFTER_REQUESTS, seconds=OUTAGE_S, mode=mode
+        )
+        return simulator.url, simulator
+
+    return prepare
+
+
+def unreachable():
+    return f"http://127.0.0.1:{closed_port()}", None
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory):
+    started = {
+        name: Scenario(name, tmp_path_factory.mktemp(name), prepare)
+        for name, prepare in (
+            ("outage-503", outage_simulator("503")),
+            ("outage-refuse", outage_simulator("refuse")),
+            ("unreachable", unreachable),
+        )
+    }
+    for scenario in started.values():
+        scenario.start()
+    yield started
+    for scenario in started.values():
+        scenario.join(CLI_TIMEOUT_S)
+        if scenario.simulator is not None:
+            scenario.simulator.stop()
+
+
+@pytest.mark.parametrize("mode", ["503", "refuse"])
+def test_a_three_minute_outage_mid_sync_is_ridden_out_with_every_record_exact(scenarios, mode):
+    scenario = scenarios[f"outage-{mode}"].finished()
+    assert scenario.result.returncode == 0, scenario.result.stdout[-3000:]
+    assert scenario.elapsed_s > OUTAGE_S  # the outage really happened inside the sync
+    assert "retry" in scenario.result.stdout
+    expected = expected_rows(scenario.simulator.records())
+    assert warehouse_rows(scenario.project) == expected
+    assert len(expected) == RECORDS
+
+
+def test_an_api_unreachable_from_the_start_fails_in_under_four_minutes(scenarios):
+    scenario = scenarios["unreachable"].finished()
+    assert scenario.result.returncode != 0
+    assert scenario.elapsed_s < UNREACHABLE_LIMIT_S
+    assert "SYNC FAILED" in scenario.result.stdout
+
+
+def test_an_unreachable_api_is_named_with_base_url_and_a_failed_connection(scenarios):
+    output = scenarios["unreachable"].finished().result.stdout
+    assert "Could not get a page from the HED API at http://127.0.0.1:" in output
+    assert "the connection failed or was dropped" in output
+    assert "Check base_url" in output
