@@ -22,6 +22,10 @@ RUNTIME_FILES=(connector.py requirements.txt)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly REPO
 readonly VENV="$REPO/.venv"
+# shellcheck source=devkit/common.sh
+source "$REPO/devkit/common.sh"
+# shellcheck source=devkit/venv.sh
+source "$REPO/devkit/venv.sh"
 
 usage() {
   cat <<EOF
@@ -38,7 +42,9 @@ Options:
   --incremental    Keep the saved state and run a second, incremental sync (no reset, no
                    prompt). With --local the simulator first makes ${INCREMENTAL_NEW} new and
                    ${INCREMENTAL_UPDATED} updated records, so only those are synced.
-  --config PATH    Configuration file to use (default: configuration.json).
+  --config PATH    Configuration file to use; else FIVETRAN_CONFIGURATION (relative to
+                   the project folder, as the SDK reads it); else configuration.json.
+                   With --local, only its settings are used (not api_key or base_url).
   --seed N         Simulator seed for --local (default: ${DEFAULT_SEED}). Use the same seed
                    for a --local run and the --local --incremental run after it.
   --records N      Records the simulator starts with for --local (default: 600).
@@ -47,18 +53,14 @@ Options:
 
 Quickstart: ./debug_and_reset.sh --local --yes
 On a machine without the Fivetran SDK, the first run creates .venv and installs
-requirements-dev.txt into it.
+requirements-dev.txt into it. Lookups the SDK makes on the internet by itself (its version
+checks, pipreqs asking PyPI, telemetry) are skipped for a run when they cannot succeed
+from this machine; nothing in ~/.fivetran is changed for that.
 EOF
 }
 
 # ---------------------------------------------------------------------------------------
-# Output
-
-if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
-  BOLD=$'\033[1m' GREEN=$'\033[32m' YELLOW=$'\033[33m' RED=$'\033[31m' RESET=$'\033[0m'
-else
-  BOLD="" GREEN="" YELLOW="" RED="" RESET=""
-fi
+# Output (ok, note, err, die and the colours come from devkit/common.sh)
 
 CURRENT_STEP=""
 
@@ -66,13 +68,6 @@ CURRENT_STEP=""
 step() {
   CURRENT_STEP="$1 ($2)"
   printf '\n%s== Step %s: %s ==%s\n' "$BOLD" "$1" "$2" "$RESET"
-}
-ok() { printf '%s[ok]%s %s\n' "$GREEN" "$RESET" "$*"; }
-note() { printf '%s[note]%s %s\n' "$YELLOW" "$RESET" "$*"; }
-err() { printf '%s[error]%s %s\n' "$RED" "$RESET" "$*" >&2; }
-die() {
-  err "$*"
-  exit 1
 }
 
 # ---------------------------------------------------------------------------------------
@@ -83,22 +78,11 @@ helper() {
 }
 
 # ---------------------------------------------------------------------------------------
-# Tools: the repository's .venv, else an active virtualenv, else fivetran and python3 on
-# PATH, else a new .venv. A venv's bin is appended to PATH (the SDK runs `pipreqs` from
-# PATH), never prepended, so a pipreqs placed earlier on PATH still wins.
+# Tools: the repository's .venv, else an active virtualenv, else fivetran on PATH with a
+# Python that has the SDK (devkit/common.sh), else a new .venv.
 
 PY=""
 FT=""
-
-use_venv() {
-  PY="$1/bin/python"
-  FT="$1/bin/fivetran"
-  PATH="$PATH:$1/bin"
-  export PATH
-}
-
-# shellcheck source=devkit/venv.sh
-source "$REPO/devkit/venv.sh"
 
 bootstrap_venv() {
   note "The Fivetran SDK is not installed: creating .venv from requirements-dev.txt."
@@ -107,18 +91,65 @@ bootstrap_venv() {
 }
 
 find_tools() {
-  if [[ -x "$VENV/bin/fivetran" && -x "$VENV/bin/python" ]]; then
-    use_venv "$VENV"
-  elif [[ -n "${VIRTUAL_ENV:-}" && -x "$VIRTUAL_ENV/bin/fivetran" && -x "$VIRTUAL_ENV/bin/python" ]]; then
-    use_venv "$VIRTUAL_ENV"
-  elif command -v fivetran >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 &&
-    python3 -c 'import fivetran_connector_sdk, duckdb' >/dev/null 2>&1; then
-    PY="python3"
-    FT="fivetran"
-  else
-    bootstrap_venv
-    use_venv "$VENV"
-  fi
+  find_sdk_tools "$VENV" && return 0
+  bootstrap_venv
+  use_venv "$VENV"
+}
+
+# ---------------------------------------------------------------------------------------
+# The SDK's own internet lookups: those that cannot succeed from here are skipped for this
+# run only (never by writing into ~/.fivetran); where they can, the SDK runs as it always
+# does. devkit/sdk_cli.py probes them all at once, in a few seconds at most.
+
+# How `fivetran` is run: the CLI itself, or devkit/sdk_cli.py with some version checks off.
+FT_CMD=()
+
+describe_lookup() {
+  case "$1" in
+    sdk-version-check) echo "the SDK's version check" ;;
+    core-version-check) echo "the SDK core's version check" ;;
+    pipreqs) echo "pipreqs asking PyPI (requirements.txt is checked against installed packages)" ;;
+    telemetry) echo "telemetry (DO_NOT_TRACK=1 for this run)" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# write_pipreqs_shim: a pipreqs first on PATH (the SDK runs the one it finds there) that
+# adds --use-local, so the SDK's dependency check makes no lookup that cannot succeed.
+write_pipreqs_shim() {
+  local shim_dir="$TMP_DIR/offline-bin"
+  mkdir -p "$shim_dir"
+  printf '#!/bin/sh\nexec %q -m pipreqs.pipreqs --use-local "$@"\n' "$PY" >"$shim_dir/pipreqs"
+  chmod +x "$shim_dir/pipreqs"
+  PATH="$shim_dir:$PATH"
+  export PATH
+}
+
+skip_unreachable_lookups() {
+  local name skipped=() unreachable
+  FT_CMD=("$FT")
+  unreachable="$("$PY" "$REPO/devkit/sdk_cli.py" lookups)" || {
+    note "Could not check which SDK lookups can succeed; the SDK makes them as usual."
+    return 0
+  }
+  for name in $unreachable; do
+    case "$name" in
+      sdk-version-check | core-version-check)
+        [[ ${#FT_CMD[@]} -gt 1 ]] || FT_CMD=("$PY" "$REPO/devkit/sdk_cli.py" fivetran)
+        FT_CMD+=(--skip "$name")
+        ;;
+      pipreqs) write_pipreqs_shim ;;
+      telemetry) export DO_NOT_TRACK=1 ;;
+      *) continue ;;
+    esac
+    skipped+=("$(describe_lookup "$name")")
+  done
+  [[ ${#FT_CMD[@]} -eq 1 ]] || FT_CMD+=(--)
+  ((${#skipped[@]})) || return 0
+  note "No internet access for these SDK lookups, so this run skips them:"
+  for name in "${skipped[@]}"; do
+    echo "  - $name"
+  done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -219,18 +250,10 @@ collect_crash_reports() {
 LOCAL=false
 INCREMENTAL=false
 ASSUME_YES=false
-CONFIG="$REPO/configuration.json"
+CONFIG_FLAG=""
 SEED="$DEFAULT_SEED"
 RECORDS=""
 SIM_URL=""
-
-need_value() {
-  [[ $# -ge 2 && -n "$2" ]] || {
-    err "$1 needs a value."
-    usage >&2
-    exit 2
-  }
-}
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -239,7 +262,7 @@ while [[ $# -gt 0 ]]; do
     -y | --yes) ASSUME_YES=true ;;
     --config)
       need_value "$@"
-      CONFIG="$2"
+      CONFIG_FLAG="$2"
       shift
       ;;
     --seed)
@@ -256,19 +279,15 @@ while [[ $# -gt 0 ]]; do
       usage
       exit 0
       ;;
-    *)
-      err "Unknown option: $1"
-      usage >&2
-      exit 2
-      ;;
+    *) reject_option "$1" ;;
   esac
   shift
 done
 
 [[ "$SEED" =~ ^[0-9]+$ ]] || die "--seed must be a whole number (got '$SEED')."
 [[ -z "$RECORDS" || "$RECORDS" =~ ^[0-9]+$ ]] || die "--records must be a whole number."
-# A relative --config is relative to where the script was started.
-[[ "$CONFIG" == /* ]] || CONFIG="$PWD/$CONFIG"
+# --config, else FIVETRAN_CONFIGURATION, else configuration.json (devkit/common.sh).
+resolve_configuration "$CONFIG_FLAG"
 
 trap on_exit EXIT
 trap 'exit 130' INT
@@ -287,18 +306,22 @@ step "1/7" "check the project"
 [[ -f "$REPO/connector.py" ]] || die "No connector.py in $REPO."
 find_tools
 ok "Using $FT"
+skip_unreachable_lookups
 if [[ "$LOCAL" == true ]]; then
   if [[ -f "$CONFIG" ]]; then
-    ok "Local mode: settings from $CONFIG; the simulator's URL and demo key replace base_url and api_key"
-  else
+    ok "Local mode: settings from $CONFIG ($(describe_configuration_source)); the simulator's URL and demo key replace base_url and api_key"
+  elif [[ "$CONFIG_SOURCE" == default ]]; then
     CONFIG=""
     ok "Local mode: the simulator's demo key and URL, default settings"
+  else
+    die "No configuration file at $CONFIG ($(describe_configuration_source))."
   fi
   [[ -f "$REPO/hed_simulator/__main__.py" ]] || die "--local needs hed_simulator/ in $REPO."
 else
-  [[ -f "$CONFIG" ]] || die "No configuration file at $CONFIG (use --config PATH or --local)."
+  [[ -f "$CONFIG" ]] ||
+    die "No configuration file at $CONFIG ($(describe_configuration_source); use --config PATH or --local)."
   helper check-config "$CONFIG" "$0" || exit 1
-  ok "Configuration: $CONFIG"
+  ok "Configuration: $CONFIG ($(describe_configuration_source))"
 fi
 TABLE="$(PYTHONDONTWRITEBYTECODE=1 helper table | tail -n 1)" ||
   die "Could not import connector.py to read its schema() (see the error above)."
@@ -344,7 +367,7 @@ if [[ "$INCREMENTAL" == true ]]; then
 elif [[ ! -e "$REPO/files" ]]; then
   ok "Skipped: nothing to reset"
 else
-  "$FT" reset "$REPO" --yes </dev/null
+  "${FT_CMD[@]}" reset "$REPO" --yes </dev/null
   [[ ! -e "$STATE_FILE" && ! -e "$WAREHOUSE" ]] || die "fivetran reset left files/ behind."
   ok "Reset done"
 fi
@@ -371,7 +394,7 @@ echo
 # In the background, so that `wait` (unlike a foreground pipeline) lets the INT/TERM traps
 # run at once; the subshell exits with debug's own status, which tee must not hide.
 {
-  "$FT" debug "$STAGE" --configuration "$CONFIG" </dev/null 2>&1 | tee "$DEBUG_LOG"
+  "${FT_CMD[@]}" debug "$STAGE" --configuration "$CONFIG" </dev/null 2>&1 | tee "$DEBUG_LOG"
   exit "${PIPESTATUS[0]}"
 } &
 DEBUG_PID=$!

@@ -3,7 +3,10 @@
 #
 # The files in RUNTIME_FILES are copied to a temporary folder and deployed from there, so
 # tests, the simulator, benchmarks and dev tools never ship and the SDK's dependency scan
-# never sees their imports. Everything is validated before Fivetran is called.
+# never sees their imports. Deploy fields are resolved as the SDK resolves them (flag, then
+# its environment variable, then the options-file profile, then the SDK's default): this
+# script passes the SDK only what the user decided here (flags, answers to its prompts) and
+# asks only for what nothing else gives. Everything is validated before Fivetran is called.
 # Run with --help for the options.
 set -euo pipefail
 
@@ -18,9 +21,14 @@ readonly CONNECTION_NAME_PATTERN='^[_a-z][_a-z0-9]*$'
 readonly DASHBOARD_URL="https://fivetran.com/dashboard/connections"
 # Name of the staged project folder (the SDK names its package after the folder).
 readonly STAGE_NAME="hed_connector"
+# The deploy fields in the order the SDK logs them (devkit/sdk_cli.py resolves them).
+readonly FIELDS=(destination connection python_version hybrid_deployment_agent_id proxy_id
+  proxy_host_config_key package_id naming)
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly REPO
+# shellcheck source=devkit/common.sh
+source "$REPO/devkit/common.sh"
 
 usage() {
   cat <<EOF
@@ -29,70 +37,74 @@ Usage: ./deploy.sh [options]
 Deploys connector.py to Fivetran as a Connector SDK connection (creates it, or updates
 an existing one after confirmation). Only ${RUNTIME_FILES[*]} are deployed.
 
+Each deploy field comes from its flag, else the SDK's environment variable, else the
+options-file profile, else the SDK's default, exactly as 'fivetran deploy' resolves it.
+On a terminal, the script asks only for a destination, connection or key that none of
+them gives; without one, a missing input is an error.
+
 Options:
-  --account NAME         Fivetran account name, shown for reference; the API key decides
-                         the account (prompt default: ${DEFAULT_ACCOUNT}).
   --destination NAME     Destination (group) name; env FIVETRAN_DESTINATION_NAME
                          (prompt default: ${DEFAULT_DESTINATION}).
   --connection NAME      Connection name: a lowercase letter or _ first, then only a-z,
                          0-9 and _; env FIVETRAN_CONNECTION_NAME.
-  --config PATH          Configuration file with the production HED api_key
-                         (default: configuration.json, which holds placeholders only).
-  --python-version V     Python version Fivetran runs the connector with (3.10 or newer;
-                         default: the SDK's).
+  --config PATH          Configuration file with the production HED api_key; env
+                         FIVETRAN_CONFIGURATION (relative to the project folder, as the
+                         SDK reads it); default configuration.json (placeholders only).
+  --python-version V     Python version Fivetran runs the connector with; env
+                         FIVETRAN_PYTHON_VERSION (default: the SDK's, for a new connection).
+  --hybrid-deployment-agent-id ID
+                         Hybrid Deployment agent; env FIVETRAN_HD_AGENT_ID.
+  --proxy-id ID          Proxy Agent to route the connector's traffic through.
+  --proxy-host-config-key KEY
+                         Configuration key that holds the host to proxy.
+  --naming STRATEGY      FIVETRAN or SOURCE (new connections only); env FIVETRAN_NAMING.
+  --options-file PATH    SDK options file (TOML profiles, never an api_key); else
+                         FIVETRAN_OPTIONS_FILE, ./options.toml, then
+                         ~/.fivetran/connector_sdk/options.toml (Python 3.11+).
+  --profile NAME         Profile of the options file (default: default).
+  --account NAME         Fivetran account, shown for reference only: the API key decides
+                         the account (default: ${DEFAULT_ACCOUNT}).
   --yes                  Answer yes to the SDK's prompts, e.g. to update an existing
                          connection without asking.
-  --dry-run              Validate, then print the staged files and the command; call nothing.
+  --dry-run              Validate, then print each field with its source, the staged
+                         files and the command; call nothing.
   -h, --help             Show this help.
 
 The Fivetran API key (base64 of key:secret) is read from FIVETRAN_API_KEY, or asked for
 without echo. It is never printed, and is passed to the SDK in its environment, not on
-the command line. Without a terminal, every missing input is an error, never a prompt.
+the command line.
 EOF
-}
-
-if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
-  GREEN=$'\033[32m' RED=$'\033[31m' RESET=$'\033[0m'
-else
-  GREEN="" RED="" RESET=""
-fi
-ok() { printf '%s[ok]%s %s\n' "$GREEN" "$RESET" "$*"; }
-err() { printf '%s[error]%s %s\n' "$RED" "$RESET" "$*" >&2; }
-die() {
-  err "$*"
-  exit 1
 }
 
 # ---------------------------------------------------------------------------------------
 # Arguments
 
-ACCOUNT=""
+ACCOUNT="$DEFAULT_ACCOUNT"
 DESTINATION=""
 CONNECTION=""
-CONFIG="$REPO/configuration.json"
-PYTHON_VERSION=""
+CONFIG_FLAG=""
+OPTIONS_FILE=""
+PASS_THROUGH=()
 ASSUME_YES=false
 DRY_RUN=false
 
-need_value() {
-  [[ $# -ge 2 && -n "$2" ]] || {
-    err "$1 needs a value."
-    usage >&2
-    exit 2
-  }
-}
-
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --account | --destination | --connection | --config | --python-version)
+    --account | --destination | --connection | --config | --options-file)
       need_value "$@"
       case "$1" in
         --account) ACCOUNT="$2" ;;
         --destination) DESTINATION="$2" ;;
         --connection) CONNECTION="$2" ;;
-        --config) CONFIG="$2" ;;
-        --python-version) PYTHON_VERSION="$2" ;;
+        --config) CONFIG_FLAG="$2" ;;
+        --options-file) OPTIONS_FILE="$(absolute_path "$2" "$PWD")" ;;
       esac
+      shift
+      ;;
+    --python-version | --hybrid-deployment-agent-id | --proxy-id | --proxy-host-config-key | \
+      --naming | --profile)
+      need_value "$@"
+      PASS_THROUGH+=("$1" "$2")
       shift
       ;;
     --yes) ASSUME_YES=true ;;
@@ -101,30 +113,18 @@ while [[ $# -gt 0 ]]; do
       usage
       exit 0
       ;;
-    *)
-      err "Unknown option: $1"
-      usage >&2
-      exit 2
-      ;;
+    *) reject_option "$1" ;;
   esac
   shift
 done
-[[ "$CONFIG" == /* ]] || CONFIG="$PWD/$CONFIG"
 
 # ---------------------------------------------------------------------------------------
-# Tools: the repository's .venv first (its bin appended to PATH, where the SDK looks for
-# pipreqs), else whatever is on PATH.
+# Tools: a Python with the SDK and its fivetran CLI (the repository's .venv first)
 
-if [[ -x "$REPO/.venv/bin/fivetran" ]]; then
-  FT="$REPO/.venv/bin/fivetran"
-  PY="$REPO/.venv/bin/python"
-  export PATH="$PATH:$REPO/.venv/bin"
-else
-  FT="$(command -v fivetran || true)"
-  PY="$(command -v python3 || command -v python || true)"
-fi
-[[ -n "$PY" ]] || die "Python 3 is needed to check the configuration (python3 on PATH)."
-if [[ -z "$FT" ]]; then
+if ! find_sdk_tools "$REPO/.venv"; then
+  if [[ -n "$FT" ]]; then
+    die "Found $FT, but no Python with the Fivetran SDK to run it (tried its own and python3)."
+  fi
   die "The fivetran CLI was not found. Install it with:
   python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt
 (or run ./run_tests.sh once, which does the same), then rerun ./deploy.sh."
@@ -137,7 +137,9 @@ for file in "${RUNTIME_FILES[@]}"; do
   [[ -f "$REPO/$file" ]] || die "Runtime file $file is missing from $REPO."
 done
 
-[[ -f "$CONFIG" ]] || die "No configuration file at $CONFIG (use --config PATH)."
+resolve_configuration "$CONFIG_FLAG"
+[[ -f "$CONFIG" ]] ||
+  die "No configuration file at $CONFIG ($(describe_configuration_source); use --config PATH)."
 # The path goes through the environment so no value is ever on a command line.
 HED_CONFIG="$CONFIG" HED_PLACEHOLDER="$PLACEHOLDER_API_KEY" "$PY" - <<'PY' || exit 1
 import json, os, sys
@@ -158,13 +160,52 @@ if not api_key or api_key == placeholder:
     sys.exit(
         f"[error] {path} has no real api_key (it is empty or the placeholder {placeholder}).\n"
         "  Put the production HED API key in a configuration file kept out of git and pass\n"
-        "  it with --config PATH. configuration.json in the repository holds placeholders only."
+        "  it with --config PATH or FIVETRAN_CONFIGURATION. configuration.json in the\n"
+        "  repository holds placeholders only."
     )
 PY
-ok "Configuration: $CONFIG"
+ok "Configuration: $CONFIG ($(describe_configuration_source))"
+
+STAGE_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/hed-deploy.XXXXXX")"
+cleanup() {
+  rm -rf "$STAGE_ROOT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------
-# Inputs: flag, else the SDK's environment variable, else a prompt (terminal only)
+# Deploy fields: flag -> environment variable -> options-file profile -> SDK default
+
+# Filled in by resolve_fields, with VALUE_ and SOURCE_ of every other field.
+VALUE_destination="" SOURCE_destination="" VALUE_connection="" SOURCE_connection=""
+VALUE_package_id="" OPTIONS_PATH="" OPTIONS_FOUND_BY="" PROFILE=""
+
+# resolve_fields: sets VALUE_<field> and SOURCE_<field> for each of FIELDS, and
+# OPTIONS_PATH, OPTIONS_FOUND_BY and PROFILE, with the SDK's own options-file code.
+resolve_fields() {
+  local fields_file="$STAGE_ROOT/fields" args=() field value source
+  [[ -z "$DESTINATION" ]] || args+=(--destination "$DESTINATION")
+  [[ -z "$CONNECTION" ]] || args+=(--connection "$CONNECTION")
+  [[ -z "$OPTIONS_FILE" ]] || args+=(--options-file "$OPTIONS_FILE")
+  # The SDK's messages (a profile it refuses, say) are diagnostics: they go to stderr.
+  "$PY" "$REPO/devkit/sdk_cli.py" deploy-fields --output "$fields_file" \
+    ${PASS_THROUGH[@]+"${PASS_THROUGH[@]}"} "${args[@]}" >&2 || exit 1
+  # Parts are split by the ASCII unit separator: not whitespace, so empty parts are kept.
+  while IFS=$'\x1f' read -r field value source; do
+    case "$field" in
+      @options_file)
+        OPTIONS_PATH="$value"
+        OPTIONS_FOUND_BY="$source"
+        ;;
+      @profile) PROFILE="$value" ;;
+      *)
+        printf -v "VALUE_$field" '%s' "$value"
+        printf -v "SOURCE_$field" '%s' "$source"
+        ;;
+    esac
+  done <"$fields_file"
+}
 
 INTERACTIVE=false
 [[ -t 0 ]] && INTERACTIVE=true
@@ -185,26 +226,24 @@ ask() {
   printf -v "$var" '%s' "$answer"
 }
 
-if [[ -z "$ACCOUNT" ]]; then
-  if [[ "$INTERACTIVE" == true ]]; then
-    ask ACCOUNT "Fivetran account name" "$DEFAULT_ACCOUNT" "pass --account NAME"
-  else
-    ACCOUNT="$DEFAULT_ACCOUNT"
-  fi
-fi
-DESTINATION="${DESTINATION:-${FIVETRAN_DESTINATION_NAME:-}}"
-if [[ -z "$DESTINATION" ]]; then
-  ask DESTINATION "Fivetran destination name" "$DEFAULT_DESTINATION" \
-    "pass --destination NAME or set FIVETRAN_DESTINATION_NAME"
-fi
-CONNECTION="${CONNECTION:-${FIVETRAN_CONNECTION_NAME:-}}"
-if [[ -z "$CONNECTION" ]]; then
-  ask CONNECTION "Connection name (e.g. hed_new_custom_connector)" "" \
-    "pass --connection NAME or set FIVETRAN_CONNECTION_NAME"
-fi
-if [[ ! "$CONNECTION" =~ $CONNECTION_NAME_PATTERN ]]; then
-  die "Connection name '$CONNECTION' is not allowed by Fivetran: it must start with a lowercase
-  letter or _, then use only lowercase letters, digits and _ (e.g. hed_new_custom_connector)."
+# ask_if_unresolved FIELD FLAG ENV_VAR "Question" DEFAULT: a prompt for a required field
+# that no flag, variable or profile gives; the answer reaches the SDK as FLAG.
+ask_if_unresolved() {
+  local field="$1" flag="$2" env_var="$3" question="$4" default="$5" value_var="VALUE_$1"
+  [[ -z "${!value_var}" ]] || return 0
+  ask "$value_var" "$question" "$default" \
+    "pass $flag NAME or set $env_var, or set $field in the options profile [$PROFILE]"
+  printf -v "SOURCE_$field" '%s' "prompt"
+}
+
+resolve_fields
+ask_if_unresolved destination --destination FIVETRAN_DESTINATION_NAME \
+  "Fivetran destination name" "$DEFAULT_DESTINATION"
+ask_if_unresolved connection --connection FIVETRAN_CONNECTION_NAME \
+  "Connection name (e.g. hed_new_custom_connector)" ""
+if [[ ! "$VALUE_connection" =~ $CONNECTION_NAME_PATTERN ]]; then
+  die "Connection name '$VALUE_connection' is not allowed by Fivetran: it must start with a
+  lowercase letter or _, then use only lowercase letters, digits and _ (e.g. hed_new_custom_connector)."
 fi
 
 API_KEY="${FIVETRAN_API_KEY:-}"
@@ -229,36 +268,102 @@ sys.exit(0 if b":" in decoded.strip(b":") else 1)
   base64-encoded API key (or run: printf %s 'KEY:SECRET' | base64)."
 
 # ---------------------------------------------------------------------------------------
-# Stage the runtime files and deploy from there
+# What the CLI gets: only what was decided here; the SDK resolves the rest itself
 
-STAGE_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/hed-deploy.XXXXXX")"
-cleanup() {
-  rm -rf "$STAGE_ROOT"
+# options_file_for_cli: the CLI runs in the staging folder, where neither ./options.toml
+# nor a relative path would be found, so every file but the SDK's home default goes to it
+# by absolute path (and --options-file always, even where this Python cannot read it).
+options_file_for_cli() {
+  if [[ -n "$OPTIONS_PATH" && "$OPTIONS_FOUND_BY" != home ]]; then
+    echo "$OPTIONS_PATH"
+  else
+    echo "$OPTIONS_FILE"
+  fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+
+build_deploy_args() {
+  DEPLOY_ARGS=(deploy "$STAGE")
+  [[ "$SOURCE_destination" != --destination && "$SOURCE_destination" != prompt ]] ||
+    DEPLOY_ARGS+=(--destination "$VALUE_destination")
+  [[ "$SOURCE_connection" != --connection && "$SOURCE_connection" != prompt ]] ||
+    DEPLOY_ARGS+=(--connection "$VALUE_connection")
+  DEPLOY_ARGS+=(--configuration "$CONFIG" ${PASS_THROUGH[@]+"${PASS_THROUGH[@]}"})
+  local options_file
+  options_file="$(options_file_for_cli)"
+  [[ -z "$options_file" ]] || DEPLOY_ARGS+=(--options-file "$options_file")
+  if [[ "$ASSUME_YES" == true ]]; then
+    DEPLOY_ARGS+=(--yes)
+  elif [[ "$INTERACTIVE" != true ]]; then
+    # No one to answer the SDK's prompts: take their defaults (an existing connection is then
+    # left unchanged and the SDK exits non-zero). Pass --yes to update it.
+    DEPLOY_ARGS+=(--non-interactive)
+  fi
+}
+
+# describe_source SOURCE: the SDK's wording ("provided via X", "using SDK built-in default").
+describe_source() {
+  case "$1" in
+    "SDK built-in default"*) echo "using $1" ;;
+    prompt) echo "provided via prompt" ;;
+    *) echo "provided via $1" ;;
+  esac
+}
+
+print_options_file() {
+  local profile="profile [$PROFILE]"
+  case "$OPTIONS_FOUND_BY" in
+    unsupported) echo "Options file:  not read (the SDK reads options files on Python 3.11+)" ;;
+    none)
+      echo "Options file:  none (looked for --options-file, FIVETRAN_OPTIONS_FILE, ./options.toml"
+      echo "               and ~/.fivetran/connector_sdk/options.toml; the SDK may create the last"
+      echo "               once, from your existing connections: its one-time migration)"
+      ;;
+    home) echo "Options file:  $OPTIONS_PATH (the SDK's default location), $profile" ;;
+    *) echo "Options file:  $OPTIONS_PATH (from $OPTIONS_FOUND_BY), $profile" ;;
+  esac
+}
+
+print_fields() {
+  local field value_var source_var
+  echo "Deploy fields, as 'fivetran deploy' resolves them:"
+  for field in "${FIELDS[@]}"; do
+    value_var="VALUE_$field" source_var="SOURCE_$field"
+    if [[ -n "${!value_var}" ]]; then
+      printf '  %s = %s (%s)\n' "$field" "${!value_var}" "$(describe_source "${!source_var}")"
+    elif [[ -n "${!source_var}" ]]; then
+      printf '  %s: %s\n' "$field" "${!source_var}"
+    fi
+  done
+  if [[ "$CONFIG_SOURCE" == default ]]; then
+    printf '  configuration = %s (the default, configuration.json)\n' "$CONFIG"
+  else
+    printf '  configuration = %s (provided via %s)\n' "$CONFIG" "$CONFIG_SOURCE"
+  fi
+  if [[ -n "$VALUE_package_id" ]]; then
+    note "package_id is set: the SDK deploys that existing package, not the staged files."
+  fi
+}
+
+# The SDK's environment variables this deploy relies on (each field's own, when it won).
+environment_sources() {
+  local field source_var names=()
+  for field in "${FIELDS[@]}"; do
+    source_var="SOURCE_$field"
+    [[ "${!source_var}" != FIVETRAN_* ]] || names+=("${!source_var}")
+  done
+  echo "FIVETRAN_API_KEY${names[*]+ ${names[*]}}"
+}
+
 readonly STAGE="$STAGE_ROOT/$STAGE_NAME"
 mkdir "$STAGE"
 for file in "${RUNTIME_FILES[@]}"; do
   cp "$REPO/$file" "$STAGE/$file"
 done
-
-DEPLOY_ARGS=(deploy "$STAGE" --destination "$DESTINATION" --connection "$CONNECTION"
-  --configuration "$CONFIG")
-[[ -z "$PYTHON_VERSION" ]] || DEPLOY_ARGS+=(--python-version "$PYTHON_VERSION")
-if [[ "$ASSUME_YES" == true ]]; then
-  DEPLOY_ARGS+=(--yes)
-elif [[ "$INTERACTIVE" != true ]]; then
-  # No one to answer the SDK's prompts: take their defaults (an existing connection is then
-  # left unchanged and the SDK exits non-zero). Pass --yes to update it.
-  DEPLOY_ARGS+=(--non-interactive)
-fi
+build_deploy_args
 
 echo "Account:       $ACCOUNT (for reference: the API key decides the account)"
-echo "Destination:   $DESTINATION"
-echo "Connection:    $CONNECTION"
-echo "Configuration: $CONFIG"
+print_options_file
+print_fields
 echo "Files:         ${RUNTIME_FILES[*]}"
 
 if [[ "$DRY_RUN" == true ]]; then
@@ -268,6 +373,7 @@ if [[ "$DRY_RUN" == true ]]; then
   printf 'and this command would run in it:\n  FIVETRAN_API_KEY=**** %q' "$FT"
   printf ' %q' "${DEPLOY_ARGS[@]}"
   echo
+  echo "with these from the environment: $(environment_sources)"
   exit 0
 fi
 

@@ -10,6 +10,8 @@ import re
 import sys
 import urllib.request
 
+from devkit.quality import INVALID_VALUES_COLUMN, REJECTED_TABLE, read_quality
+
 OPERATIONS = ("Upserts", "Updates", "Deletes", "Truncates", "Schema changes", "Checkpoints")
 SAMPLE_COLUMNS = (
     "record_id",
@@ -136,36 +138,47 @@ def report(database, table_name, limit):
     print(f"Query: {query}\n")
     print_table(shown, con.execute(query).fetchall())
     print(f"({len(shown)} of {len(columns)} columns shown)")
-    quality(con, qualified, columns)
+    quality(con, qualified, table_name, columns)
 
 
-def quality(con, qualified, columns):
-    data_columns = [name for name in columns if not name.startswith("_fivetran")]
-    rows = con.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0]
+def print_counts(title, counts):
+    """A titled list of counts (by column or reason), or "none"; None means not tracked."""
+    if counts is None:
+        return
+    if not counts:
+        print(f"  {title}: none")
+        return
+    print(f"  {title}: {sum(counts.values()):,}")
+    for name, count in counts.items():
+        print(f"    {name}: {count:,}")
+
+
+def quality(con, qualified, table_name, columns):
+    """The data-quality summary, from devkit/quality.py's figures (the StudentSuccess app's
+    data-quality panel shows the same ones). Counts and column names only, never values."""
+    figures = read_quality(con, table_name)
+    rows = figures.rows
     print("\nData quality")
     print(f"  Rows:               {rows:,}")
-    if "student_id" in columns:
-        students = con.execute(f"SELECT count(DISTINCT student_id) FROM {qualified}").fetchone()[0]
-        print(f"  Distinct students:  {students:,}")
-    nulls_sql = ", ".join(f"count(*) - count({quoted(name)})" for name in data_columns)
-    nulls = con.execute(f"SELECT {nulls_sql} FROM {qualified}").fetchone()
-    with_nulls = [(name, count) for name, count in zip(data_columns, nulls, strict=True) if count]
+    if figures.students is not None:
+        print(f"  Distinct students:  {figures.students:,}")
+    with_nulls = [(name, count) for name, count in figures.nulls.items() if count]
     if with_nulls:
         print("  Null values:")
         for name, count in with_nulls:
             print(f"    {name}: {count:,}")
     else:
         print("  Null values:        none")
+    print_counts(f"Invalid values kept raw ({INVALID_VALUES_COLUMN}), by column", figures.invalid)
+    print_counts(f"Rejected records ({REJECTED_TABLE}), by reason", figures.rejected)
     if "at_risk_flag" in columns:
         at_risk = con.execute(
             f"SELECT count(*) FILTER (at_risk_flag) FROM {qualified}"
         ).fetchone()[0]
         share = 100 * at_risk / rows if rows else 0
         print(f"  At risk:            {at_risk:,} of {rows:,} ({share:.1f}%)")
+    low, high = figures.last_updated
     if "last_updated" in columns:
-        low, high = con.execute(
-            f"SELECT min(last_updated), max(last_updated) FROM {qualified}"
-        ).fetchone()
         print(f"  last_updated range: {low} to {high}")
 
 

@@ -4,6 +4,10 @@ Each run happens in a temporary copy of the repository (no .venv there, so the s
 find `fivetran` and python on PATH), with devkit's offline environment so the CLI makes no
 online lookups. Full syncs are costly (a few seconds each): the --local run and the
 --incremental run after it happen once per module and several tests read their output.
+
+The offline first run is the issue's quickstart on a machine without internet access: an
+empty HOME, no DO_NOT_TRACK, and every https request sent to a closed loopback port (a
+proxy that refuses), so each lookup the SDK makes by itself fails at once, as offline.
 """
 
 import contextlib
@@ -12,13 +16,22 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from devkit.sdk_cli import offline_env, operation_counts
+from devkit.sdk_cli import (
+    CORE_SETTINGS_FILE,
+    CORE_VERSION_CHECK_FIELD,
+    VERSION_CHECK_FILE,
+    offline_env,
+    operation_counts,
+    venv_bin,
+)
 from hed_simulator import DEMO_API_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -342,3 +355,172 @@ def test_invalid_configuration_without_local_is_refused_before_any_sync(project,
     assert result.returncode == 1
     assert "'base_url' must use https" in result.stderr
     assert not (project / "files").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# The configuration file: --config, else FIVETRAN_CONFIGURATION, else configuration.json
+
+
+def without_fivetran_variables(env: dict) -> dict:
+    return {key: value for key, value in env.items() if not key.startswith("FIVETRAN_")}
+
+
+def test_fivetran_configuration_is_the_file_checked(project, env, tmp_path):
+    config = write_config(tmp_path / "lab.json", api_key="k", base_url="http://example.edu")
+    lab = {**without_fivetran_variables(env), "FIVETRAN_CONFIGURATION": str(config)}
+    result = run_script(project, lab, "--yes")
+    assert result.returncode == 1
+    assert f"{config}: " in result.stderr
+    assert "'base_url' must use https" in result.stderr
+
+
+def test_config_flag_wins_over_fivetran_configuration(project, env, tmp_path):
+    config = write_config(tmp_path / "flag.json", api_key="k", base_url="http://example.edu")
+    lab = {**without_fivetran_variables(env), "FIVETRAN_CONFIGURATION": "/nonexistent.json"}
+    result = run_script(project, lab, "--yes", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}: " in result.stderr
+
+
+def test_local_run_refuses_a_missing_fivetran_configuration(project, env):
+    lab = {**without_fivetran_variables(env), "FIVETRAN_CONFIGURATION": "missing.json"}
+    result = run_script(project, lab, "--local", "--yes")
+    assert result.returncode == 1
+    assert f"No configuration file at {project / 'missing.json'}" in result.stderr
+    assert "(from FIVETRAN_CONFIGURATION)" in result.stderr
+
+
+def test_local_run_syncs_with_the_settings_fivetran_configuration_names(project, env, tmp_path):
+    # A page_size the connector refuses: the sync fails only if this file's settings are used.
+    config = write_config(tmp_path / "lab.json", page_size="500")
+    lab = {**without_fivetran_variables(env), "FIVETRAN_CONFIGURATION": str(config)}
+    result = run_script(project, lab, "--local", "--yes")
+    assert f"settings from {config} (from FIVETRAN_CONFIGURATION)" in result.stdout
+    assert "Step 4/7 (fivetran debug) failed" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# A clean offline first run
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def offline_machine(tmp_path_factory) -> dict:
+    """A fresh user on a machine without internet access: empty HOME, telemetry not opted
+    out, every https request refused, the SDK's tools on PATH and nothing else."""
+    root = tmp_path_factory.mktemp("offline")
+    home = root / "home"
+    home.mkdir()
+    refused = f"http://127.0.0.1:{closed_port()}"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FIVETRAN_")
+        and key.lower() not in ("do_not_track", "virtual_env", "no_proxy")
+        and not key.lower().endswith("_proxy")
+    }
+    env.update(
+        {
+            "HOME": str(home),
+            "NO_COLOR": "1",
+            "PATH": os.pathsep.join([str(venv_bin()), "/usr/bin", "/bin"]),
+            "HTTPS_PROXY": refused,
+            "https_proxy": refused,
+            "HTTP_PROXY": refused,
+            "http_proxy": refused,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
+    return {"project": copy_repo(root / "project"), "env": env, "home": home}
+
+
+@pytest.fixture(scope="module")
+def offline_run(offline_machine) -> subprocess.CompletedProcess:
+    """The quickstart, `--local --yes`, on the offline machine."""
+    return run_script(offline_machine["project"], offline_machine["env"], "--local", "--yes")
+
+
+def test_offline_machine_cannot_reach_any_sdk_lookup(offline_machine):
+    # The premise of the tests below: here, every lookup the SDK makes by itself fails.
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "devkit" / "sdk_cli.py"), "lookups"],
+        env=offline_machine["env"],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=True,
+    )
+    assert result.stdout.split() == [
+        "core-version-check",
+        "pipreqs",
+        "sdk-version-check",
+        "telemetry",
+    ]
+
+
+def test_offline_quickstart_succeeds(offline_run):
+    assert offline_run.returncode == 0, offline_run.stdout + offline_run.stderr
+    assert operation_counts(section(offline_run.stdout, "6/7"))["Upserts"] == 600
+
+
+def test_offline_quickstart_prints_no_traceback(offline_run):
+    assert "Traceback" not in offline_run.stdout + offline_run.stderr
+
+
+def test_offline_quickstart_prints_no_severe_line(offline_run):
+    assert "SEVERE" not in offline_run.stdout + offline_run.stderr
+
+
+def test_offline_quickstart_waits_on_no_lookup_retries(offline_run):
+    # The SDK's version check and its pipreqs run each print this before sleeping.
+    assert "retrying after" not in offline_run.stdout
+    assert "unable to check for a newer version" not in offline_run.stdout
+
+
+def test_offline_quickstart_shows_no_telemetry_notice(offline_run):
+    assert "Telemetry Notice" not in offline_run.stdout
+
+
+def test_offline_quickstart_names_the_lookups_it_skips(offline_run):
+    checks = section(offline_run.stdout, "1/7")
+    assert "this run skips them" in checks
+    for skipped in (
+        "the SDK's version check",
+        "the SDK core's version check",
+        "pipreqs asking PyPI",
+        "telemetry",
+    ):
+        assert f"  - {skipped}" in checks
+
+
+def test_offline_quickstart_writes_no_sdk_settings_of_its_own(offline_run, offline_machine):
+    # Skipped lookups leave no trace in ~/.fivetran: no version-check stamps, no telemetry
+    # preference (the core's license notice, the SDK's own, may still record itself).
+    home = offline_machine["home"]
+    assert not (home / VERSION_CHECK_FILE).exists()
+    assert not (home / ".fivetran" / "connector_sdk" / "_config.json").exists()
+    core_settings = home / CORE_SETTINGS_FILE
+    if core_settings.exists():
+        assert CORE_VERSION_CHECK_FIELD not in json.loads(core_settings.read_text())
+
+
+@pytest.fixture(scope="module")
+def offline_rerun(offline_machine, offline_run) -> subprocess.CompletedProcess:
+    """The quickstart again: this time `fivetran reset` runs first, offline as well."""
+    assert offline_run.returncode == 0, offline_run.stdout + offline_run.stderr
+    return run_script(offline_machine["project"], offline_machine["env"], "--local", "--yes")
+
+
+def test_offline_rerun_resets_and_syncs_cleanly(offline_rerun):
+    output = offline_rerun.stdout + offline_rerun.stderr
+    assert offline_rerun.returncode == 0, output
+    assert "[ok] Reset done" in section(offline_rerun.stdout, "3/7")
+    assert "Traceback" not in output
+    assert "SEVERE" not in output

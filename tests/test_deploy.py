@@ -2,7 +2,13 @@
 
 The stub writes its argv, the SDK's environment variables and the files of the project
 folder it was given to a JSON-lines file, prints a fake "Connection ID" line and exits with
-STUB_EXIT. PATH holds only the stub, a python3 and the system folders, so no real CLI runs.
+STUB_EXIT. PATH holds only the stub, a python3 and the system folders, so no real CLI runs;
+deploy.sh reads options files with the SDK of the Python that runs the stub (this one).
+
+Fields resolve as `fivetran deploy` resolves them: flag -> environment variable ->
+options-file profile -> SDK default. deploy.sh passes the CLI only what was decided on its
+own command line or at its prompts, so the SDK resolves the rest itself and logs the same
+sources the dry run shows.
 """
 
 import base64
@@ -36,7 +42,13 @@ files = sorted(
     for folder, _, names in os.walk(project)
     for name in names
 )
-names = ("FIVETRAN_API_KEY", "FIVETRAN_DESTINATION_NAME", "FIVETRAN_CONNECTION_NAME")
+names = (
+    "FIVETRAN_API_KEY",
+    "FIVETRAN_DESTINATION_NAME",
+    "FIVETRAN_CONNECTION_NAME",
+    "FIVETRAN_CONFIGURATION",
+    "FIVETRAN_PYTHON_VERSION",
+)
 record = {{
     "argv": args,
     "cwd": os.getcwd(),
@@ -59,6 +71,9 @@ def project(tmp_path) -> Path:
     folder.mkdir()
     for name in (SCRIPT, "connector.py", "requirements.txt", "configuration.json"):
         shutil.copy2(REPO_ROOT / name, folder / name)
+    shutil.copytree(
+        REPO_ROOT / "devkit", folder / "devkit", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (folder / "tests").mkdir()
     (folder / "tests" / "test_x.py").write_text("import pytest\n")
     (folder / "hed_simulator").mkdir()
@@ -212,12 +227,17 @@ def test_deploy_passes_the_python_version(project, env, config, record_file):
     assert call["argv"][-3:-1] == ["--python-version", "3.12"]
 
 
-def test_deploy_reads_names_from_the_sdk_environment_variables(project, env, config, record_file):
+def test_deploy_leaves_names_from_environment_variables_to_the_sdk(
+    project, env, config, record_file
+):
     names = {"FIVETRAN_DESTINATION_NAME": "ENV_DEST", "FIVETRAN_CONNECTION_NAME": "env_conn"}
     result = deploy(project, {**env, **names}, "--config", str(config))
     assert result.returncode == 0, result.stderr
     (call,) = stub_calls(record_file)
-    assert call["argv"][2:6] == ["--destination", "ENV_DEST", "--connection", "env_conn"]
+    assert "--destination" not in call["argv"]
+    assert "--connection" not in call["argv"]
+    assert call["env"]["FIVETRAN_DESTINATION_NAME"] == "ENV_DEST"
+    assert call["env"]["FIVETRAN_CONNECTION_NAME"] == "env_conn"
 
 
 def test_dry_run_calls_nothing(project, env, config, record_file):
@@ -373,3 +393,259 @@ def script_runtime_files(script: str) -> list:
 def test_debug_runs_the_same_files_deploy_ships():
     assert script_runtime_files("deploy.sh") == RUNTIME_FILES
     assert script_runtime_files("debug_and_reset.sh") == RUNTIME_FILES
+
+
+# ---------------------------------------------------------------------------------------
+# Where each field comes from: flag -> environment variable -> options profile -> default
+
+NAMES = ("--destination", "D", "--connection", "hed")
+LAB_DESTINATION = "LAB_DESTINATION"
+LAB_CONNECTION = "hed_lab_connection"
+LAB_PYTHON = "3.12"
+PROFILE_TOML = """
+[default]
+destination = "PROFILE_DESTINATION"
+connection = "hed_profile_connection"
+
+[staging]
+destination = "STAGING_DESTINATION"
+connection = "hed_staging_connection"
+python_version = "3.11"
+"""
+
+
+@pytest.fixture
+def lab_env(env, config) -> dict:
+    """The hands-on lab's five variables, as its env file exports them."""
+    return {
+        **env,
+        "FIVETRAN_DESTINATION_NAME": LAB_DESTINATION,
+        "FIVETRAN_CONNECTION_NAME": LAB_CONNECTION,
+        "FIVETRAN_CONFIGURATION": str(config),
+        "FIVETRAN_PYTHON_VERSION": LAB_PYTHON,
+    }
+
+
+def write_options(folder: Path, text: str = PROFILE_TOML) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "options.toml"
+    path.write_text(text)
+    return path
+
+
+def test_lab_variables_alone_resolve_every_field_in_a_dry_run(project, lab_env, config):
+    result = deploy(project, lab_env, "--dry-run", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert f"destination = {LAB_DESTINATION} (provided via FIVETRAN_DESTINATION_NAME)" in (
+        result.stdout
+    )
+    assert f"connection = {LAB_CONNECTION} (provided via FIVETRAN_CONNECTION_NAME)" in (
+        result.stdout
+    )
+    assert f"python_version = {LAB_PYTHON} (provided via FIVETRAN_PYTHON_VERSION)" in (
+        result.stdout
+    )
+    assert f"configuration = {config} (provided via FIVETRAN_CONFIGURATION)" in result.stdout
+
+
+def test_lab_dry_run_would_deploy_the_file_fivetran_configuration_names(
+    project, lab_env, config, record_file
+):
+    result = deploy(project, lab_env, "--dry-run", "--yes")
+    assert f"--configuration {config} --yes" in result.stdout
+    assert stub_calls(record_file) == []
+
+
+def test_lab_deploy_leaves_the_variables_to_the_sdk(project, lab_env, config, record_file):
+    result = deploy(project, lab_env, "--yes")
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    assert call["argv"] == ["deploy", call["project"], "--configuration", str(config), "--yes"]
+    assert call["env"]["FIVETRAN_DESTINATION_NAME"] == LAB_DESTINATION
+    assert call["env"]["FIVETRAN_CONNECTION_NAME"] == LAB_CONNECTION
+    assert call["env"]["FIVETRAN_PYTHON_VERSION"] == LAB_PYTHON
+
+
+def test_flags_win_over_the_lab_variables(project, lab_env, record_file, tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"api_key": HED_KEY}))
+    args = ("--destination", "FLAG_DEST", "--python-version", "3.13", "--config", str(other))
+    result = deploy(project, lab_env, *args, "--dry-run")
+    assert "destination = FLAG_DEST (provided via --destination)" in result.stdout
+    assert "python_version = 3.13 (provided via --python-version)" in result.stdout
+    assert f"configuration = {other} (provided via --config)" in result.stdout
+
+
+def test_fivetran_configuration_is_read_relative_to_the_project_folder(project, env, record_file):
+    (project / "production.json").write_text(json.dumps({"api_key": HED_KEY}))
+    names = {"FIVETRAN_CONFIGURATION": "production.json"}
+    result = deploy(project, {**env, **names}, *NAMES)
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    assert call["argv"][call["argv"].index("--configuration") + 1] == str(
+        project / "production.json"
+    )
+
+
+def test_fivetran_configuration_with_the_placeholder_key_is_refused(project, env, record_file):
+    names = {"FIVETRAN_CONFIGURATION": str(project / "configuration.json")}
+    result = deploy(project, {**env, **names}, *NAMES)
+    assert result.returncode == 1
+    assert "placeholder YOUR_HED_API_KEY" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_repo_options_profile_supplies_destination_and_connection(project, env, config):
+    write_options(project)
+    result = deploy(project, env, "--config", str(config), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    source = "provided via options file, profile [default]"
+    assert f"destination = PROFILE_DESTINATION ({source})" in result.stdout
+    assert f"connection = hed_profile_connection ({source})" in result.stdout
+    assert f"Options file:  {project / 'options.toml'} (from ./options.toml)" in result.stdout
+
+
+def test_repo_options_file_reaches_the_cli_by_its_absolute_path(project, env, config, record_file):
+    write_options(project)
+    result = deploy(project, env, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    assert call["cwd"] != str(project)
+    position = call["argv"].index("--options-file")
+    assert call["argv"][position + 1] == str(project / "options.toml")
+    assert "--destination" not in call["argv"]
+    assert "--connection" not in call["argv"]
+
+
+def run_on_terminal(project: Path, env: dict, *args: str) -> tuple:
+    """Run deploy.sh with a terminal as stdin and stdout, typing nothing; (code, screen)."""
+    main, secondary = pty.openpty()
+    process = subprocess.Popen(
+        ["bash", str(project / SCRIPT), *args],
+        cwd=project,
+        env=env,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    screen = b""
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], RUN_TIMEOUT_S)
+            if not ready:
+                break  # waiting for an answer that never comes
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal closes when the script exits
+                break
+            if not chunk:
+                break
+            screen += chunk
+        process.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
+    return process.returncode, screen.decode(errors="replace")
+
+
+def test_repo_options_profile_means_nothing_is_prompted(project, env, config, record_file):
+    write_options(project)
+    code, screen = run_on_terminal(project, env, "--config", str(config))
+    assert code == 0, screen
+    assert "destination name" not in screen
+    assert "Connection name" not in screen
+    assert len(stub_calls(record_file)) == 1
+
+
+def test_options_file_and_profile_flags_pass_through(project, env, config, record_file, tmp_path):
+    options = write_options(tmp_path / "elsewhere")
+    relative = os.path.relpath(options, project)
+    result = deploy(
+        project, env, "--config", str(config), "--options-file", relative, "--profile", "staging"
+    )
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    argv = call["argv"]
+    assert argv[argv.index("--options-file") + 1] == str(options)
+    assert argv[argv.index("--profile") + 1] == "staging"
+
+
+def test_named_profile_is_the_source_in_the_dry_run(project, env, config, tmp_path):
+    options = write_options(tmp_path / "elsewhere")
+    args = ("--options-file", str(options), "--profile", "staging", "--dry-run")
+    result = deploy(project, env, "--config", str(config), *args)
+    assert result.returncode == 0, result.stderr
+    source = "provided via options file, profile [staging]"
+    assert f"destination = STAGING_DESTINATION ({source})" in result.stdout
+    assert f"python_version = 3.11 ({source})" in result.stdout
+
+
+def test_home_options_file_is_left_for_the_sdk_to_find(project, env, config, record_file):
+    write_options(Path(env["HOME"]) / ".fivetran" / "connector_sdk")
+    result = deploy(project, env, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "(the SDK's default location)" in result.stdout
+    (call,) = stub_calls(record_file)
+    assert "--options-file" not in call["argv"]
+    assert "--destination" not in call["argv"]
+
+
+def test_fivetran_options_file_reaches_the_cli_by_its_absolute_path(
+    project, env, config, record_file, tmp_path
+):
+    options = write_options(tmp_path / "elsewhere")
+    names = {"FIVETRAN_OPTIONS_FILE": os.path.relpath(options, project)}
+    result = deploy(project, {**env, **names}, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    assert call["argv"][call["argv"].index("--options-file") + 1] == str(options)
+
+
+def test_sdk_options_pass_through_unchanged(project, env, config, record_file, tmp_path):
+    options = write_options(tmp_path / "elsewhere")
+    through = [
+        "--python-version",
+        "3.12",
+        "--hybrid-deployment-agent-id",
+        "agent_one",
+        "--proxy-id",
+        "proxy_one",
+        "--proxy-host-config-key",
+        "base_url",
+        "--naming",
+        "source",
+        "--profile",
+        "staging",
+    ]
+    result = deploy(
+        project, env, "--config", str(config), "--options-file", str(options), *through
+    )
+    assert result.returncode == 0, result.stderr
+    (call,) = stub_calls(record_file)
+    start = call["argv"].index("--python-version")
+    assert call["argv"][start : start + len(through)] == through
+
+
+def test_unknown_profile_is_refused_before_calling_fivetran(project, env, config, record_file):
+    write_options(project)
+    result = deploy(project, env, "--config", str(config), "--profile", "nope")
+    assert result.returncode == 1
+    assert "profile 'nope' not found" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_options_profile_holding_an_api_key_is_refused(project, env, config, record_file):
+    write_options(project, '[default]\ndestination = "D"\napi_key = "kept-out"\n')
+    result = deploy(project, env, "--config", str(config), "--connection", "hed")
+    assert result.returncode == 1
+    assert "api_key must never be stored in the options file" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_missing_destination_hint_names_the_options_profile(project, env, config):
+    result = deploy(project, env, "--connection", "hed", "--config", str(config))
+    assert result.returncode == 1
+    assert "or set destination in the options profile [default]" in result.stderr

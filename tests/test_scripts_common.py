@@ -1,0 +1,184 @@
+"""devkit/common.sh: the helpers deploy.sh and debug_and_reset.sh share.
+
+Each test sources the file in a fresh bash and runs one helper, as the scripts do.
+"""
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COMMON = REPO_ROOT / "devkit" / "common.sh"
+SCRIPTS = ("deploy.sh", "debug_and_reset.sh")
+RUN_TIMEOUT_S = 30
+
+
+def bash(snippet: str, env: dict | None = None, cwd: Path = REPO_ROOT):
+    """Run `snippet` after sourcing common.sh with REPO set and a usage function defined."""
+    script = f'REPO={str(REPO_ROOT)!r}\nusage() {{ echo "usage text"; }}\nsource {str(COMMON)!r}\n'
+    return subprocess.run(
+        ["bash", "-c", script + snippet],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "", **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+def on_terminal(snippet: str, env: dict) -> str:
+    """What `snippet` prints with a terminal as stdout."""
+    main, secondary = pty.openpty()
+    script = f"source {str(COMMON)!r}\n{snippet}"
+    process = subprocess.Popen(
+        ["bash", "-c", script], stdout=secondary, stderr=secondary, env={**os.environ, **env}
+    )
+    os.close(secondary)
+    output = b""
+    try:
+        while chunk := os.read(main, 1024):
+            output += chunk
+    except OSError:  # the terminal closes when bash exits
+        pass
+    process.wait(timeout=RUN_TIMEOUT_S)
+    os.close(main)
+    return output.decode()
+
+
+def test_messages_are_plain_when_stdout_is_not_a_terminal():
+    result = bash("ok done; note careful")
+    assert result.stdout == "[ok] done\n[note] careful\n"
+
+
+def test_messages_are_coloured_on_a_terminal():
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    assert "\x1b[32m[ok]\x1b[0m done" in on_terminal("ok done", {**env, "NO_COLOR": ""})
+
+
+def test_no_color_turns_colour_off_on_a_terminal():
+    assert on_terminal("ok done", {"NO_COLOR": "1"}).strip() == "[ok] done"
+
+
+def test_die_prints_to_stderr_and_exits_1():
+    result = bash("die 'went wrong'; echo not reached")
+    assert result.returncode == 1
+    assert result.stderr == "[error] went wrong\n"
+    assert result.stdout == ""
+
+
+def test_need_value_without_a_value_exits_2_with_usage():
+    result = bash("need_value --config")
+    assert result.returncode == 2
+    assert result.stderr == "[error] --config needs a value.\nusage text\n"
+
+
+def test_need_value_with_a_value_returns():
+    assert bash("need_value --config x && echo fine").stdout == "fine\n"
+
+
+def test_reject_option_exits_2_with_usage():
+    result = bash("reject_option --nope")
+    assert result.returncode == 2
+    assert result.stderr == "[error] Unknown option: --nope\nusage text\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("/abs/x.json", "/abs/x.json"), ("rel/x.json", "/base/rel/x.json"), ("~/x", "HOME/x")],
+)
+def test_absolute_path(path, expected):
+    result = bash(f"absolute_path {path!r} /base", env={"HOME": "/home/u"})
+    assert result.stdout.strip() == expected.replace("HOME", "/home/u")
+
+
+def resolved_configuration(flag: str, env: dict, cwd: Path = REPO_ROOT) -> list:
+    variables = {
+        key: value for key, value in os.environ.items() if key != "FIVETRAN_CONFIGURATION"
+    }
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"REPO={str(REPO_ROOT)!r}; source {str(COMMON)!r}; resolve_configuration {flag!r};"
+            ' echo "$CONFIG"; echo "$CONFIG_SOURCE"',
+        ],
+        cwd=cwd,
+        env={**variables, **env},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=True,
+    )
+    return result.stdout.split("\n")[:2]
+
+
+def test_configuration_flag_comes_first_relative_to_the_current_folder(tmp_path):
+    env = {"FIVETRAN_CONFIGURATION": "env.json"}
+    found = resolved_configuration("flag.json", env, cwd=tmp_path)
+    assert found == [str(tmp_path / "flag.json"), "--config"]
+
+
+def test_configuration_variable_comes_next_relative_to_the_project_folder(tmp_path):
+    found = resolved_configuration("", {"FIVETRAN_CONFIGURATION": "env.json"}, cwd=tmp_path)
+    assert found == [str(REPO_ROOT / "env.json"), "FIVETRAN_CONFIGURATION"]
+
+
+def test_configuration_defaults_to_the_projects_configuration_json():
+    assert resolved_configuration("", {}) == [str(REPO_ROOT / "configuration.json"), "default"]
+
+
+def write_executable(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def found_tools(venv: Path, env: dict) -> subprocess.CompletedProcess:
+    return bash(f'find_sdk_tools {str(venv)!r} && echo "$PY" && echo "$FT"', env=env)
+
+
+def test_tools_come_from_the_given_venv_first(tmp_path):
+    venv = tmp_path / "venv"
+    write_executable(venv / "bin" / "python", "#!/bin/sh\n")
+    write_executable(venv / "bin" / "fivetran", "#!/bin/sh\n")
+    result = found_tools(venv, {"VIRTUAL_ENV": ""})
+    assert result.stdout.split() == [str(venv / "bin" / "python"), str(venv / "bin" / "fivetran")]
+
+
+def test_tools_come_from_the_active_virtualenv_next(tmp_path):
+    active = tmp_path / "active"
+    write_executable(active / "bin" / "python", "#!/bin/sh\n")
+    write_executable(active / "bin" / "fivetran", "#!/bin/sh\n")
+    result = found_tools(tmp_path / "none", {"VIRTUAL_ENV": str(active)})
+    assert result.stdout.split()[1] == str(active / "bin" / "fivetran")
+
+
+def test_tools_on_path_use_the_python_that_runs_fivetran(tmp_path):
+    # python3 on PATH lacks the SDK; the interpreter on the CLI's #! line has it.
+    bin_dir = tmp_path / "bin"
+    write_executable(bin_dir / "python3", "#!/bin/sh\nexit 1\n")
+    fivetran = write_executable(bin_dir / "fivetran", f"#!{sys.executable}\n")
+    env = {"VIRTUAL_ENV": "", "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    result = found_tools(tmp_path / "none", env)
+    assert result.stdout.split() == [sys.executable, str(fivetran)]
+
+
+def test_no_fivetran_on_path_finds_no_tools(tmp_path):
+    env = {"VIRTUAL_ENV": "", "PATH": "/usr/bin:/bin"}
+    result = found_tools(tmp_path / "none", env)
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_scripts_source_the_shared_helpers_instead_of_defining_them(script):
+    text = (REPO_ROOT / script).read_text()
+    assert 'source "$REPO/devkit/common.sh"' in text
+    for helper in ("ok", "note", "err", "die", "need_value", "use_venv"):
+        assert f"\n{helper}() " not in text

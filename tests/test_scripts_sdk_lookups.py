@@ -1,0 +1,199 @@
+"""The probe and the launcher that let debug_and_reset.sh skip SDK lookups that cannot succeed.
+
+devkit/sdk_cli.py answers "can this lookup succeed from here?" for every lookup at once,
+bounded in time: a HEAD request that must answer 200, or for telemetry only a TCP connection
+(nothing is sent before the SDK's notice). The script then runs the real `fivetran` CLI with
+only the unreachable version checks switched off. The probes are tried against small servers
+on loopback; the launcher against the real CLI, with https refused as on an offline machine.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from devkit import sdk_cli
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SDK_CLI = REPO_ROOT / "devkit" / "sdk_cli.py"
+PROBE_TIMEOUT_S = 0.5
+RUN_TIMEOUT_S = 120
+
+
+class Answering(BaseHTTPRequestHandler):
+    """Answers HEAD /ok with 200 and anything else with 404."""
+
+    def do_HEAD(self):
+        self.send_response(200 if self.path == "/ok" else 404)
+        self.end_headers()
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def silent_port_listener():
+    """A listening socket that never answers (a black hole), and its port."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener, listener.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port(silent_port_listener):
+    return silent_port_listener[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+HEAD = sdk_cli.PROBE_HEAD
+CONNECT = sdk_cli.PROBE_CONNECT
+
+
+def test_lookup_answering_200_is_reachable(server):
+    lookups = {"x": sdk_cli.Lookup(f"{server}/ok", HEAD)}
+    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == []
+
+
+def test_lookup_answering_404_is_unreachable(server):
+    lookups = {"x": sdk_cli.Lookup(f"{server}/missing", HEAD)}
+    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["x"]
+
+
+@pytest.mark.parametrize("probe", [HEAD, CONNECT])
+def test_refused_lookup_is_unreachable(probe):
+    lookups = {"x": sdk_cli.Lookup(f"http://127.0.0.1:{closed_port()}/", probe)}
+    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["x"]
+
+
+def test_connect_probe_is_reachable_and_sends_nothing(silent_port_listener):
+    listener, port = silent_port_listener
+    lookups = {"x": sdk_cli.Lookup(f"http://127.0.0.1:{port}/webhook", CONNECT)}
+    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == []
+    connection, _ = listener.accept()
+    with connection:
+        connection.settimeout(PROBE_TIMEOUT_S)
+        assert connection.recv(1024) == b""  # closed by the probe without a byte sent
+
+
+@pytest.mark.parametrize(("no_proxy", "unreachable"), [("", ["x"]), ("127.0.0.1", [])])
+def test_connect_probe_goes_the_way_urllib_would(monkeypatch, silent_port, no_proxy, unreachable):
+    # The host listens; the proxy refuses: only the route urllib takes decides.
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("no_proxy", no_proxy)
+    lookups = {"x": sdk_cli.Lookup(f"http://127.0.0.1:{silent_port}/hook", CONNECT)}
+    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == unreachable
+
+
+def test_silent_lookups_are_unreachable_within_the_probe_timeout(silent_port):
+    url = f"http://127.0.0.1:{silent_port}/"
+    lookups = {name: sdk_cli.Lookup(url, HEAD) for name in ("a", "b", "c")}
+    started = time.monotonic()
+    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["a", "b", "c"]
+    # All at once: three silent servers cost one timeout, not three (the bound is the point).
+    assert time.monotonic() - started < 3 * PROBE_TIMEOUT_S
+
+
+def test_sdk_lookups_leave_telemetry_out_when_do_not_track_is_set():
+    assert "telemetry" not in sdk_cli.sdk_lookups({"DO_NOT_TRACK": "1"})
+    assert "telemetry" in sdk_cli.sdk_lookups({})
+
+
+def test_sdk_lookups_use_the_installed_sdks_urls():
+    from fivetran_connector_sdk_common import constants
+
+    lookups = sdk_cli.sdk_lookups({})
+    assert lookups["sdk-version-check"].url == constants.PYPI_PACKAGE_DETAILS_URL
+    assert lookups["telemetry"].url == constants.CONNECTOR_SDK_CLI_TELEMETRY_WEBHOOK_URL
+
+
+@pytest.mark.parametrize(
+    ("module", "attribute"),
+    [pair for callers in sdk_cli.VERSION_CHECK_CALLERS.values() for pair in callers],
+)
+def test_every_version_check_caller_exists_in_the_installed_sdk(module, attribute):
+    # A renamed caller would silently stop being skipped: fail here instead.
+    imported = __import__(module, fromlist=[attribute])
+    assert callable(getattr(imported, attribute))
+
+
+@pytest.fixture
+def offline_home_env(tmp_path) -> dict:
+    """An empty HOME and https refused: the SDK's version checks fail as offline."""
+    refused = f"http://127.0.0.1:{closed_port()}"
+    env = sdk_cli.offline_env(tmp_path / "env")
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update({"HOME": str(home), "HTTPS_PROXY": refused, "https_proxy": refused})
+    return env
+
+
+def run_launcher(project: Path, env: dict, *skip: str) -> subprocess.CompletedProcess:
+    skips = [part for name in skip for part in ("--skip", name)]
+    command = [sys.executable, SDK_CLI, "fivetran", *skips, "--", "debug", project]
+    return sdk_cli.run_command(command, project, env, RUN_TIMEOUT_S)
+
+
+def test_launcher_runs_the_cli_without_the_skipped_version_checks(
+    tmp_path, offline_home_env, simulator
+):
+    config = {"api_key": "hed-demo-key", "base_url": simulator.url}
+    project = sdk_cli.make_project(tmp_path / "project", config)
+    result = run_launcher(project, offline_home_env, "sdk-version-check", "core-version-check")
+    assert result.returncode == 0, result.stdout
+    assert "unable to check for a newer version" not in result.stdout
+    assert "SYNC SUCCEEDED" in result.stdout
+    # The core stamps its check even when PyPI cannot be reached; a skipped one leaves none.
+    settings = Path(offline_home_env["HOME"]) / sdk_cli.CORE_SETTINGS_FILE
+    if settings.exists():
+        assert sdk_cli.CORE_VERSION_CHECK_FIELD not in json.loads(settings.read_text())
+
+
+def test_launcher_passes_the_clis_exit_code_through(tmp_path, offline_home_env):
+    project = sdk_cli.make_project(tmp_path / "project", {"page_size": "500"})
+    result = run_launcher(project, offline_home_env, "sdk-version-check")
+    assert result.returncode == 1
+    assert "SYNC FAILED" in result.stdout
+
+
+def test_launcher_hides_the_repository_from_the_connector(tmp_path, offline_home_env):
+    # The connector must import only what is deployed with it, never devkit/ or the repo.
+    hidden = [str(REPO_ROOT), str(REPO_ROOT / "devkit")]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "configuration.json").write_text("{}")
+    (project / "requirements.txt").write_text("")
+    (project / "connector.py").write_text(
+        "import os, sys\n"
+        "from fivetran_connector_sdk import Connector\n"
+        "def schema(configuration):\n"
+        "    return []\n"
+        "def update(configuration, state):\n"
+        "    found = {os.path.abspath(entry or '.') for entry in sys.path}\n"
+        f"    assert not found & set({hidden!r}), sys.path\n"
+        "connector = Connector(update=update, schema=schema)\n"
+    )
+    result = run_launcher(project, offline_home_env)
+    assert result.returncode == 0, result.stdout
+    assert "SYNC SUCCEEDED" in result.stdout
