@@ -86,7 +86,7 @@ FT=""
 
 bootstrap_venv() {
   note "The Fivetran SDK is not installed: creating .venv from requirements-dev.txt."
-  ensure_dev_venv "$VENV" "$REPO/requirements-dev.txt" || die "Could not set up .venv."
+  ensure_requirements "$VENV" "$REPO/requirements-dev.txt" || die "Could not set up .venv."
   ok "Created .venv"
 }
 

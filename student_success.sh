@@ -11,8 +11,6 @@ readonly DEFAULT_PORT=8501
 # Student records: served to this machine only.
 readonly LOOPBACK=127.0.0.1
 readonly MAX_PORT=65535
-# Hash of the app requirements last installed into .venv (as devkit/venv.sh's stamp).
-readonly APP_STAMP=".student-success-requirements.sha256"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly REPO
@@ -72,17 +70,6 @@ if [[ ! "$PORT" =~ ^[1-9][0-9]*$ ]] || ((PORT > MAX_PORT)); then
   exit 2
 fi
 
-# Streamlit and what it brings, into .venv: on first use, then only when the file changes.
-ensure_app_requirements() {
-  local wanted
-  wanted="$(file_sha256 "$VENV/bin/python" "$APP_REQUIREMENTS")"
-  [[ -f "$VENV/$APP_STAMP" && "$(cat "$VENV/$APP_STAMP")" == "$wanted" ]] && return 0
-  echo "Installing student_success/requirements.txt into $VENV (once; about a minute)" >&2
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r "$APP_REQUIREMENTS" ||
-    return 1
-  echo "$wanted" >"$VENV/$APP_STAMP"
-}
-
 port_is_free() {
   "$VENV/bin/python" - "$LOOPBACK" "$PORT" <<'EOF' 2>/dev/null
 import socket
@@ -94,8 +81,9 @@ with socket.socket() as probe:
 EOF
 }
 
-ensure_dev_venv "$VENV" "$REPO/requirements-dev.txt" || die "Could not set up $VENV."
-ensure_app_requirements || die "Installing $APP_REQUIREMENTS into $VENV failed."
+ensure_requirements "$VENV" "$REPO/requirements-dev.txt" || die "Could not set up $VENV."
+# Streamlit and what it brings: on first use, then only when the file changes.
+ensure_requirements "$VENV" "$APP_REQUIREMENTS" || die "Installing $APP_REQUIREMENTS failed."
 port_is_free || die "Port $PORT on $LOOPBACK is in use: pass --port N with a free port."
 [[ -f "$DB" ]] || note "No warehouse at $DB yet: the page says how to create one."
 
