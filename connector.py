@@ -17,6 +17,7 @@ Student records are FERPA-protected: nothing here logs a record's values or the 
 """
 
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import json
@@ -24,9 +25,11 @@ import math
 import random
 import re
 import ssl
+import sys
 import threading
 import time
 import traceback
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +55,8 @@ DATA_PATH = "/hed_data"
 DEFAULT_BASE_URL = "https://sdk-demo-api-dot-internal-sales.uc.r.appspot.com"
 # The value configuration.json ships with; a sync refuses to start while it is still there.
 PLACEHOLDER_API_KEY = "YOUR_HED_API_KEY"
+# What an API key may hold: printable ASCII, no spaces (it travels in an HTTP header).
+HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
 USER_AGENT = "hed-fivetran-connector/1.1"
 
 # The API's own page-size default and bounds: anything outside gets HTTP 400.
@@ -64,12 +69,14 @@ DEFAULT_CHECKPOINT_INTERVAL = 100
 # Seconds to open a connection / to wait for the next byte: a dead API fails in seconds.
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
-# Retry policy for transient failures. The budget rides out a 3-minute outage (an API
-# deploy) anywhere in a sync: no wait is longer than the cap, so an attempt always falls
-# in the 20 s after the outage ends. An API unreachable from the start still fails in
-# under 4 minutes: the budget plus one connect timeout.
+# Retry policy for transient failures. A request keeps retrying until the budget is spent,
+# the last wait cut short so that one attempt lands at its end: an outage shorter than
+# the budget (a 3-minute API deploy) is ridden out anywhere in a sync. An API that cannot
+# be connected to fails after the budget plus that last attempt's connect timeout(s):
+# under 4 minutes.
 BACKOFF_BASE_S = 1.0  # first backoff; doubles per attempt
 BACKOFF_CAP_S = 20.0  # no single backoff waits longer than this
+MAX_DOUBLINGS = 30  # beyond this the cap applies anyway; keeps 2**n small
 RETRY_BUDGET_S = 210.0  # no request retries past this many seconds after its first try
 RETRY_AFTER_CAP_S = 60.0  # a server asking for more than this gets this
 MAX_BAD_BODY_ATTEMPTS = 3  # a 200 that is not the page shape is asked this often, then fatal
@@ -130,6 +137,17 @@ TIMESTAMP_TEXT = re.compile(
     r"([Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
 )
 MICROSECOND_DIGITS = 6
+# Fivetran's column naming (see destination_name): what counts as a word character, which
+# names need no accent folding, and where runs of underscores collapse.
+NON_WORD = re.compile(r"\W", re.ASCII)
+PLAIN_NAME = re.compile(r"[\w\-.]*", re.ASCII)
+UNDERSCORES = re.compile(r"_+")
+WORD_START = re.compile(r"\w", re.ASCII)
+NAME_CACHE_SIZE = 1024  # distinct field names worth remembering: an API sends few
+# Columns a new field must never land in: the connector's own, and Fivetran's.
+RESERVED_PREFIXES = (INVALID_VALUES_COLUMN, "_fivetran")
+# JSON's non-standard constants (which Python's parser accepts) as the API spells them.
+JSON_CONSTANTS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 class SyncError(RuntimeError):
@@ -212,13 +230,20 @@ def validate_configuration(configuration: dict) -> Settings:
 
 
 def read_api_key(configuration: dict) -> str:
-    """The API key, required and not the repository placeholder."""
+    """The API key: required, not the repository placeholder, and something an HTTP header
+    can carry (a pasted line break or letter outside ASCII would otherwise fail every
+    request with an error that names the wrong setting)."""
     api_key = configuration.get("api_key", "").strip()
     if not api_key:
         raise ValueError("Configuration key 'api_key' is required: set it to your HED API key.")
     if api_key == PLACEHOLDER_API_KEY:
         raise ValueError(
             "Configuration key 'api_key' still holds the placeholder: set it to your HED API key."
+        )
+    if not HEADER_TOKEN.fullmatch(api_key):
+        raise ValueError(
+            "Configuration key 'api_key' must be printable ASCII without spaces or line "
+            "breaks: paste the key again from its source."
         )
     return api_key
 
@@ -238,6 +263,11 @@ def read_base_url(configuration: dict) -> str:
         )
     if parts.query or parts.fragment:
         raise ValueError("Configuration key 'base_url' must not contain a query or fragment.")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "Configuration key 'base_url' must not contain a user name or password: the "
+            "HED API takes its key in api_key, and base_url is shown in messages."
+        )
     return base_url.rstrip("/")
 
 
@@ -346,22 +376,26 @@ class HedClient:
                 bad_bodies += isinstance(error, BadBodyError)
                 if bad_bodies >= MAX_BAD_BODY_ATTEMPTS:
                     raise self.contract_broken(error, attempt) from None
-                delay = self.backoff_delay(attempt, error.retry_after)
                 spent = self._clock.now() - started
-                if spent + delay > RETRY_BUDGET_S:
+                if spent >= RETRY_BUDGET_S:
                     raise self.gave_up(error, attempt, spent) from None
+                # The last wait is cut short so one more attempt lands at the budget's end:
+                # an outage shorter than the budget is ridden out whatever the waits were.
+                delay = min(self.backoff_delay(attempt, error.retry_after), RETRY_BUDGET_S - spent)
                 log.warning(f"HED API request failed ({error}); retry {attempt} in {delay:.1f} s")
                 self.retries += 1
                 self._clock.sleep(delay, stop)
 
     def backoff_delay(self, attempt: int, retry_after: float | None) -> float:
-        """Honour the server's Retry-After (capped); else capped exponential backoff.
+        """Honour the server's Retry-After (capped, and never below the first backoff, so
+        `Retry-After: 0` cannot make a tight loop); else capped exponential backoff.
 
         Jitter spreads retries so many connectors do not hammer a recovering API at once.
         """
         if retry_after is not None:
-            return min(retry_after, RETRY_AFTER_CAP_S)
-        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt - 1, 30))
+            return max(BACKOFF_BASE_S, min(retry_after, RETRY_AFTER_CAP_S))
+        doublings = min(attempt - 1, MAX_DOUBLINGS)
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**doublings)
         return ceiling / 2 + self._jitter() * ceiling / 2
 
     def gave_up(self, error: TransientError, attempt: int, spent: float) -> ApiError:
@@ -381,9 +415,9 @@ class HedClient:
     def contract_broken(self, error: TransientError, attempt: int) -> ApiError:
         """The error once malformed 200s are spent: not an outage, so say so."""
         return ApiError(
-            f"The HED API broke its contract: {error} ({attempt} attempts). Check that base_url "
-            "points at the HED API itself, not a proxy or web page; if it does, report it to "
-            "the API owner. The sync resumes from its last checkpoint."
+            f"The HED API broke its contract: it {error} ({attempt} attempts). Check that "
+            "base_url points at the HED API itself, not a proxy or web page; if it does, report "
+            "it to the API owner. The sync resumes from its last checkpoint."
         )
 
     def request_page(self, cursor: str | None, page_size: int) -> Page:
@@ -512,15 +546,15 @@ def parse_page(response: requests.Response, cursor: str | None) -> Page:
     try:
         body = decode_json(response.content)
     except ValueError:  # includes UnicodeDecodeError
-        raise BadBodyError("it answered with a body that is not UTF-8 JSON") from None
+        raise BadBodyError("answered with a body that is not UTF-8 JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("hed_records"), list):
-        raise BadBodyError("it answered without a 'hed_records' list")
+        raise BadBodyError("answered without a 'hed_records' list")
     next_cursor = body.get("next_cursor")
     has_more = body.get("has_more")
     if not isinstance(has_more, bool):
-        raise BadBodyError("its 'has_more' is not true or false")
+        raise BadBodyError("answered with a 'has_more' that is not true or false")
     if not isinstance(next_cursor, str | None):
-        raise BadBodyError("its 'next_cursor' is not a string")
+        raise BadBodyError("answered with a 'next_cursor' that is not a string")
     return Page(body["hed_records"], next_cursor, has_more, cursor)
 
 
@@ -624,10 +658,30 @@ def is_blank(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def check_text(text: str) -> str:
+    """Text that lands exactly as sent: encodable as UTF-8 (JSON can carry a lone surrogate,
+    which no destination stores) and free of NUL, which the core silently strips."""
+    if not text.isascii() and not is_unicode(text):
+        raise UnconvertibleError("not valid Unicode")
+    if "\x00" in text:
+        raise UnconvertibleError("contains a NUL character")
+    return text
+
+
+def is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def to_text(value):
     """STRING: text as sent; a JSON number as its digits (an id sent as a number)."""
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return check_text(value)
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return str(value)
     raise UnconvertibleError("not text")
@@ -645,13 +699,16 @@ def read_number(value) -> Decimal | float:
 
 
 def to_double(value):
-    """DOUBLE: JSON numbers and numeric text; NaN and infinities are not numbers here."""
+    """DOUBLE: JSON numbers and numeric text; NaN and infinities are not numbers here, and a
+    value a double cannot hold (beyond ~1.8e308, or so small it would land as 0.0: the core
+    stores subnormal doubles as 0.0) is out of range rather than silently changed."""
     if value is None or is_blank(value):
         return None
-    number = float(read_number(value))
+    exact = read_number(value)
+    number = float(exact)
     if math.isnan(number):
         raise UnconvertibleError("not a number")
-    if math.isinf(number):
+    if math.isinf(number) or (exact and abs(number) < sys.float_info.min):
         raise UnconvertibleError("out of range")
     return number
 
@@ -751,18 +808,13 @@ def to_new_field(value):
     """A field the schema does not declare, shaped so the SDK infers a lossless type: a
     number with a point as text (inferred DOUBLE; a Python float would be a 32-bit FLOAT),
     an integer too large for BIGINT as text, objects and lists as JSON."""
-    if isinstance(value, float):  # the page parser makes floats only of NaN and Infinity
-        if not math.isfinite(value):
-            raise UnconvertibleError("not a finite number")
-        value = Decimal(repr(value))
-    if isinstance(value, Decimal):
-        return double_text(value)
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and not LONG_MIN <= value <= LONG_MAX
-    ):
+    if isinstance(value, float | Decimal):  # floats come only from NaN and Infinity
+        to_double(value)  # the range a declared DOUBLE holds
+        return double_text(Decimal(repr(value)) if isinstance(value, float) else value)
+    if type(value) is int and not LONG_MIN <= value <= LONG_MAX:  # bool is a subclass of int
         return str(value)
+    if isinstance(value, str):
+        return check_text(value)
     if isinstance(value, dict | list):
         return json_value(value)
     return value
@@ -778,17 +830,35 @@ def double_text(number: Decimal) -> str:
 
 
 def json_value(value):
-    """A parsed value as plain JSON data: Decimal as a number, NaN and infinities as text."""
+    """A parsed value as JSON data a JSON column can hold, as close to what was served as
+    JSON allows: a number as a number when a double holds it exactly, else as its own text;
+    NaN and infinities as the token sent; text that is not valid Unicode with its bad code
+    points written as escapes."""
     if isinstance(value, dict):
-        return {key: json_value(item) for key, item in value.items()}
+        return {json_value(key): json_value(item) for key, item in value.items()}
     if isinstance(value, list):
         return [json_value(item) for item in value]
     if isinstance(value, Decimal):
         number = float(value)
-        return number if math.isfinite(number) else str(value)
+        return number if math.isfinite(number) and Decimal(repr(number)) == value else str(value)
     if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
+        return JSON_CONSTANTS[repr(value)]
+    if isinstance(value, str) and not value.isascii() and not is_unicode(value):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
+
+
+def canonical_json(value) -> str:
+    """An item's JSON text with sorted keys and numbers as written, for its key: distinct
+    items never share it (floats would merge 0.1 and 0.10000000000000000001)."""
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{json.dumps(k)}:{canonical_json(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(canonical_json(item) for item in value) + "]"
+    if isinstance(value, Decimal | float):
+        return str(value)
+    return json.dumps(value)  # ASCII, escapes included: any text hashes
 
 
 def declared_converters() -> dict:
@@ -819,15 +889,64 @@ def shape_record(record: dict) -> ShapedRecord:
     `_hed_invalid_values`, so the record still lands and an update still replaces the old
     version (which also clears invalid values it had)."""
     row, raw, problems = {}, {}, {}
+    placed = set()  # the destination columns new fields of this record land in
     for name, value in record.items():
+        column = name
         try:
-            row[name] = CONVERTERS.get(name, to_new_field)(value)
+            column, convert = (
+                (name, CONVERTERS[name]) if name in CONVERTERS else place(name, record, placed)
+            )
+            row[column] = convert(value)
         except UnconvertibleError as problem:
-            row[name] = None
+            if column in CONVERTERS:  # a declared column is sent as NULL; a new field not at all
+                row[column] = None
             raw[name] = json_value(value)
             problems[name] = problem.reason
     row[INVALID_VALUES_COLUMN] = raw or None
     return ShapedRecord(row, problems)
+
+
+def place(name: str, record: dict, placed: set) -> tuple:
+    """Where a field the schema does not declare lands, and its converter.
+
+    Fivetran renames columns (`currentGpa` -> `current_gpa`) and, when two fields land in
+    the same column, keeps one and drops the other silently. So a field that lands on a
+    declared column the record lacks is converted as that column (an API that switched to
+    camelCase still loads typed), and one that lands where another field does is kept raw.
+    """
+    column = destination_name(name)
+    taken = (
+        column in placed
+        or (column != name and column in record)  # the field named exactly so owns it
+        or column.startswith(RESERVED_PREFIXES)
+    )
+    if taken:
+        raise UnconvertibleError(f"lands in the same column as another field ({column})")
+    placed.add(column)
+    return (column, CONVERTERS[column]) if column in CONVERTERS else (name, to_new_field)
+
+
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)
+def destination_name(name: str) -> str:
+    """The column name Fivetran gives a field, by its naming rules (as the SDK core applies
+    them in fivetran_connector_sdk_core/renaming.py): accents dropped, other non-word
+    characters as `_`, an `_` where a lower-case letter meets a capital or digits meet
+    non-digits, lower case, runs of `_` as one, and an `_` before a leading non-word
+    character."""
+    if not PLAIN_NAME.fullmatch(name):
+        decomposed = unicodedata.normalize("NFD", name)
+        unaccented = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+        name = unicodedata.normalize("NFC", unaccented)
+    letters, previous = [], "\0"
+    for character in NON_WORD.sub("_", name):
+        if (previous.islower() and character.isupper()) or (
+            previous.isdigit() != character.isdigit()
+        ):
+            letters.append("_")
+        letters.append(character.lower())
+        previous = character
+    column = UNDERSCORES.sub("_", "".join(letters))
+    return "_" + column if column and not WORD_START.match(column) else column
 
 
 def to_row(record: dict) -> dict:
@@ -848,16 +967,18 @@ def unkeyed_reason(item) -> str | None:
         return "record_id is not text or an integer"
     if isinstance(key, str) and not key.strip():
         return "empty record_id"
+    try:
+        to_text(key)
+    except UnconvertibleError:
+        return "record_id is not valid text"
     return None
 
 
 def rejected_row(item, reason: str, cursor: str | None, seen_at: datetime) -> dict:
     """The item whole, keyed by its content so re-reading the page never duplicates it."""
-    raw = json_value(item)
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return {
-        REJECTED_KEY: hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-        "raw_record": raw,
+        REJECTED_KEY: hashlib.sha256(canonical_json(item).encode("ascii")).hexdigest(),
+        "raw_record": json_value(item),
         "reason": reason,
         "seen_at": seen_at,
         "source_cursor": cursor,
@@ -1059,12 +1180,12 @@ def sync(configuration: dict, state: dict, clock: WallClock | None = None) -> No
     client = HedClient(settings, clock=clock)
     try:
         load_all(client, settings, progress)
+        save_checkpoint(progress)  # the core writes the last rows here: its errors may quote them
+        report_data_quality(progress)
     except Exception as error:  # every failure must checkpoint first and leak no page data
         raise fail_sync(progress, error) from None
     finally:
         client.close()
-    save_checkpoint(progress)
-    report_data_quality(progress)
     log.info(
         f"Sync complete: {progress.upserted:,} upserted, "
         f"{plural(sum(progress.nulled.values()), 'invalid value')} kept raw, "
@@ -1131,7 +1252,13 @@ def check_connection(configuration: dict):
 
 
 def describe_transient(settings: Settings, error: TransientError) -> str:
-    """A setup-test failure in plain words: a busy API differs from an unreachable one."""
+    """A setup-test failure in plain words: a busy API differs from an unreachable one, and
+    both from one that answers with something that is not a page."""
+    if isinstance(error, BadBodyError):
+        return (
+            f"The HED API at {settings.base_url} {error}. Check that base_url "
+            "points at the HED API itself, not a proxy or web page."
+        )
     if error.status:
         return (
             f"The HED API at {settings.base_url} is reachable but answered {error}. "

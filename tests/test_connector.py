@@ -19,30 +19,41 @@ from hed_simulator import DEMO_API_KEY
 
 PAGE_SIZE = 100
 RECORDS = 600
+PREFETCH_WINDOW_S = 0.3  # how long a test gives a prefetcher to fetch more than it should
 SDK = SdkRowPath()
 
 
 class RecordingOps:
-    """Stands in for the SDK's Operations: records what the connector emits, after encoding
-    each row as op.upsert does (raising where it would)."""
+    """Stands in for the SDK's Operations: records what the connector emits. Each row is
+    encoded as op.upsert does, and at each checkpoint the rows since the last one are
+    staged and cast into DuckDB as the core does then, raising where either would."""
 
     def __init__(self):
         self.upserts = []
+        self.unflushed = []
         self.checkpoints = []
         self.warnings = []
         self.rows_at_checkpoint = []
         self.on_upsert = None
         self.fail_checkpoints = False
+        self.fail_at_checkpoint = None  # (number, message): that checkpoint fails, as the core's
 
     def upsert(self, table, data):
         SDK.encode(table, data)
         self.upserts.append((table, dict(data)))
+        self.unflushed.append((table, dict(data)))
         if self.on_upsert:
             self.on_upsert(len(self.upserts))
 
     def checkpoint(self, state):
+        if self.fail_at_checkpoint and self.fail_at_checkpoint[0] == len(self.checkpoints) + 1:
+            self.fail_checkpoints = True  # after one failed operation the SDK fails them all
+            raise RuntimeError(self.fail_at_checkpoint[1])
         if self.fail_checkpoints:
             raise RuntimeError("the SDK already failed this sync")
+        for table in {table for table, _ in self.unflushed}:
+            SDK.load(table, [row for name, row in self.unflushed if name == table])
+        self.unflushed.clear()
         self.checkpoints.append(json.loads(json.dumps(state)))
         self.rows_at_checkpoint.append(len(self.upserts))
 
@@ -131,6 +142,9 @@ def source_ids(sim):
         ("base_url", "ftp://example.com", "'base_url' must be an http(s) URL"),
         ("base_url", "not a url", "'base_url' must be an http(s) URL"),
         ("base_url", "http://api.example.edu", "'base_url' must use https"),
+        ("base_url", "https://user:pw@api.example.edu", "'base_url' must not contain a user"),
+        ("api_key", "key\u20ac", "'api_key' must be printable ASCII"),
+        ("api_key", "first-half\nsecond-half", "'api_key' must be printable ASCII"),
     ],
 )
 def test_invalid_configuration_is_refused_naming_the_key(
@@ -334,20 +348,24 @@ def test_failure_checkpoints_finished_pages_so_a_rerun_loses_nothing(simulator, 
     assert first_run | set(ops.upserted_ids()) == source_ids(simulator)
 
 
-def test_next_page_is_requested_while_the_current_page_loads(simulator, ops, clock):
-    requests_while_loading = []
+def test_the_next_page_is_fetched_while_the_current_one_loads_and_no_further(
+    simulator, ops, clock
+):
+    requests_seen = {}
 
     def watch_prefetch(upserted):
-        if upserted == 1:  # page 1 is being loaded: page 2, and only page 2, is fetched
+        if upserted == 1:  # page 1 is being loaded: page 2 is fetched meanwhile
             deadline = time.monotonic() + 5
             while len(data_requests(simulator)) < 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            time.sleep(0.3)  # time enough for a third request, were one coming
-            requests_while_loading.append(len(data_requests(simulator)))
+        if upserted == PAGE_SIZE:  # page 1 is nearly loaded: page 3 waits for page 2's turn
+            time.sleep(PREFETCH_WINDOW_S)  # time enough for an eager fetch to show itself
+        if upserted in (1, PAGE_SIZE):
+            requests_seen[upserted] = len(data_requests(simulator))
 
     ops.on_upsert = watch_prefetch
     run_sync(simulator, clock)
-    assert requests_while_loading == [2]
+    assert requests_seen == {1: 2, PAGE_SIZE: 2}
 
 
 def test_a_fetch_error_reaches_the_sync_after_the_pages_before_it(simulator, ops, clock):
@@ -386,33 +404,48 @@ def test_server_errors_back_off_exponentially_up_to_the_cap(simulator, ops, cloc
     simulator.set_faults(fail_rate=1.0)
     with pytest.raises(RuntimeError, match="kept failing"):
         run_sync(simulator, clock)
-    for attempt, delay in enumerate(clock.sleeps, start=1):
+    for attempt, delay in enumerate(clock.sleeps[:-1], start=1):  # the last is cut short
         ceiling = min(connector.BACKOFF_CAP_S, connector.BACKOFF_BASE_S * 2 ** (attempt - 1))
         assert ceiling / 2 <= delay <= ceiling
     assert max(clock.sleeps) > connector.BACKOFF_CAP_S / 2
 
 
-def test_retrying_stops_once_the_next_wait_would_pass_the_budget(simulator, ops, clock):
+def test_retrying_stops_after_one_last_attempt_at_the_end_of_the_budget(simulator, ops, clock):
     simulator.set_faults(fail_rate=1.0)
     with pytest.raises(RuntimeError, match=r"kept failing: server error \(HTTP 50[03]\)"):
         run_sync(simulator, clock)
-    assert sum(clock.sleeps) <= connector.RETRY_BUDGET_S
-    assert sum(clock.sleeps) + connector.BACKOFF_CAP_S > connector.RETRY_BUDGET_S
+    assert sum(clock.sleeps) == pytest.approx(connector.RETRY_BUDGET_S)
     assert len(data_requests(simulator)) == len(clock.sleeps) + 1
 
 
-def test_the_retry_budget_outlasts_a_three_minute_outage():
-    """Whatever the jitter, some attempt falls between 180 s and the end of the budget."""
+@pytest.mark.parametrize(
+    ("faults", "jitter"),
+    [
+        ({"fail_rate": 1.0}, 1.0),  # 503s at the longest backoffs
+        ({"rate_limit_every": 1, "retry_after": 55}, 0.0),  # 429s asking for long waits
+    ],
+)
+def test_a_three_minute_outage_is_ridden_out_whatever_the_waits(simulator, ops, faults, jitter):
+    """The API fails until 180 s of (fake) time have passed: the fetch must still succeed."""
     outage_s = 180
-    for jitter in (0.0, 0.5, 1.0):
-        client = connector.HedClient(
-            connector.validate_configuration({"api_key": "k"}), jitter=lambda j=jitter: j
-        )
-        elapsed, attempt = 0.0, 1
-        while elapsed < outage_s:
-            elapsed += client.backoff_delay(attempt, None)
-            attempt += 1
-        assert elapsed <= connector.RETRY_BUDGET_S, jitter
+
+    def recover_after_the_outage():
+        if clock.now_s >= outage_s:
+            simulator.clear_faults()
+
+    clock = FakeClock(on_sleep=recover_after_the_outage)
+    simulator.set_faults(**faults)
+    settings = connector.validate_configuration(settings_for(simulator))
+    client = connector.HedClient(settings, clock=clock, jitter=lambda: jitter)
+    page = client.fetch_page(None)
+    assert len(page.records) == PAGE_SIZE
+    assert outage_s <= clock.now_s <= connector.RETRY_BUDGET_S
+
+
+def test_retry_after_zero_still_waits_the_first_backoff(simulator, ops, clock):
+    simulator.queue_response(status=429, body={}, headers={"Retry-After": "0"}, times=2)
+    run_sync(simulator, clock)
+    assert clock.sleeps == [connector.BACKOFF_BASE_S, connector.BACKOFF_BASE_S]
 
 
 def test_transient_faults_still_land_every_record(simulator, ops, clock):
@@ -465,9 +498,9 @@ def test_a_200_that_is_never_json_fails_naming_base_url(simulator, ops, clock):
         ({"data": []}, "without a 'hed_records' list"),
         (
             {"hed_records": [], "next_cursor": 5, "has_more": False},
-            "'next_cursor' is not a string",
+            "'next_cursor' that is not a string",
         ),
-        ({"hed_records": [], "next_cursor": "c", "has_more": "no"}, "'has_more' is not true or"),
+        ({"hed_records": [], "next_cursor": "c", "has_more": "no"}, "'has_more' that is not"),
     ],
 )
 def test_a_page_of_the_wrong_shape_says_the_api_broke_its_contract(
@@ -791,6 +824,13 @@ def test_connection_check_calls_a_busy_api_busy(simulator):
     assert "Try the test again in a few minutes" in result.failure
 
 
+def test_connection_check_names_a_200_that_is_not_a_page(simulator):
+    simulator.queue_response(status=200, body="<html>login</html>")
+    result = connector.check_connection(settings_for(simulator))
+    assert "answered with a body that is not UTF-8 JSON. Check that base_url" in result.failure
+    assert "Could not reach" not in result.failure
+
+
 def test_connection_check_reports_configuration_errors():
     result = connector.check_connection({"api_key": "k", "page_size": "500"})
     assert "'page_size'" in result.failure
@@ -847,6 +887,18 @@ def test_a_failing_checkpoint_does_not_hide_the_reason_the_sync_failed(simulator
     with pytest.raises(RuntimeError, match="SDK refused a row") as caught:
         run_sync(simulator, clock)
     assert "also refused the checkpoint (RuntimeError)" in str(caught.value)
+
+
+def test_a_failure_at_the_final_checkpoint_fails_the_sync_without_quoting_values(
+    simulator, ops, clock
+):
+    final = RECORDS // PAGE_SIZE + 1  # one per page, then the final one
+    ops.fail_at_checkpoint = (final, 'Conversion Error: Input: "{"current_gpa": "SECRET"}"')
+    with pytest.raises(RuntimeError, match="unexpected RuntimeError at") as caught:
+        run_sync(simulator, clock)
+    assert "SECRET" not in str(caught.value)
+    assert "also refused the checkpoint" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
 def test_fetch_thread_stops_requesting_once_the_sync_fails(simulator, ops):

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from fivetran_connector_sdk_core.renaming import redshift_safe
 from sdk_rows import SdkRowPath
 
 import connector
@@ -44,10 +45,21 @@ def assert_lands(column: str, json_text: str, expected) -> None:
     assert invalid_values(row) == {}
 
 
+def same_as_served(kept, json_text: str) -> bool:
+    """A kept raw value equals what was served: numbers to the last digit sent (a double
+    where it holds them exactly, else their own text), anything else as parsed."""
+    sent = json.loads(json_text, parse_float=Decimal)
+    if isinstance(sent, Decimal):
+        return isinstance(kept, float | str) and Decimal(str(kept)) == sent
+    return kept == sent
+
+
 def assert_kept_raw(column: str, json_text: str) -> None:
     row = land(column, json_text)
     assert row[column] is None
-    assert invalid_values(row) == {column: json.loads(json_text)}
+    kept = invalid_values(row)
+    assert list(kept) == [column]
+    assert same_as_served(kept[column], json_text)
     assert row["record_id"] == SAMPLE["record_id"]
 
 
@@ -268,10 +280,22 @@ def test_a_new_object_field_lands_as_json():
     assert json.loads(row["extra"]) == {"terms": [1, 2.5], "ok": True}
 
 
-def test_a_new_field_holding_nan_is_kept_raw():
+def test_a_new_field_holding_nan_is_kept_raw_as_the_token_sent():
     (row,) = land_new_fields({"ratio": served("NaN")})
-    assert row["ratio"] is None
-    assert invalid_values(row) == {"ratio": "nan"}
+    assert row.get("ratio") is None
+    assert invalid_values(row) == {"ratio": "NaN"}
+
+
+@pytest.mark.parametrize("json_text", ["1e400", "1e-400", "4.9e-324"])
+def test_a_new_number_field_a_double_cannot_hold_is_kept_raw(json_text):
+    (row,) = land_new_fields({"ratio": served(json_text)})
+    assert row.get("ratio") is None
+    assert same_as_served(invalid_values(row)["ratio"], json_text)
+
+
+def test_a_raw_number_a_double_cannot_hold_keeps_every_digit():
+    row = land("credit_hours_attempted", "1.10000000000000000001")
+    assert invalid_values(row) == {"credit_hours_attempted": "1.10000000000000000001"}
 
 
 # --- items that cannot be keyed -----------------------------------------------------------
@@ -301,7 +325,8 @@ def test_text_and_integer_record_ids_are_keyed(record_id):
 
 
 def rejected(item, cursor="gAAAAABcursor"):
-    row = connector.rejected_row(item, "not a JSON object", cursor, datetime(2026, 1, 1))
+    reason = connector.unkeyed_reason(item)
+    row = connector.rejected_row(item, reason, cursor, datetime(2026, 1, 1))
     (loaded,) = SDK.load(connector.REJECTED_TABLE, [row])
     return loaded
 
@@ -314,7 +339,7 @@ def test_a_rejected_item_lands_whole_as_json_with_reason_time_and_cursor():
         "current_gpa": 3.25,
         "name": "Zoë",
     }
-    assert loaded["reason"] == "not a JSON object"
+    assert loaded["reason"] == "null record_id"
     assert loaded["seen_at"].startswith("2026-01-01 00:00:00")
     assert loaded["source_cursor"] == "gAAAAABcursor"
 
@@ -328,3 +353,90 @@ def test_a_rejected_item_gets_the_same_key_each_time_it_is_read():
 
 def test_a_rejected_non_object_lands_as_its_json_value():
     assert json.loads(rejected(served('"garbage"'))["raw_record"]) == "garbage"
+
+
+def test_rejected_items_that_differ_only_beyond_double_precision_get_different_keys():
+    first = rejected(served('{"record_id": null, "x": 0.1}'))
+    second = rejected(served('{"record_id": null, "x": 0.10000000000000000001}'))
+    assert first["rejection_id"] != second["rejection_id"]
+    assert json.loads(second["raw_record"])["x"] == "0.10000000000000000001"
+
+
+# --- text a destination cannot store as sent ----------------------------------------------
+
+LONE_SURROGATE = '"\\ud800 Zo\\u00eb"'  # JSON text: a lone surrogate, then valid text
+NUL_TEXT = '"A\\u0000B"'
+
+
+@pytest.mark.parametrize("json_text", [LONE_SURROGATE, NUL_TEXT])
+def test_text_a_destination_cannot_store_as_sent_is_kept_raw(json_text):
+    row = land("academic_standing", json_text)
+    assert row["academic_standing"] is None
+    assert list(invalid_values(row)) == ["academic_standing"]
+
+
+def test_a_lone_surrogate_is_kept_as_an_escape():
+    row = land("academic_standing", LONE_SURROGATE)
+    assert invalid_values(row) == {"academic_standing": "\\ud800 Zo\u00eb"}
+
+
+@pytest.mark.parametrize("json_text", [LONE_SURROGATE, NUL_TEXT])
+def test_a_record_id_a_destination_cannot_store_is_rejected(json_text):
+    item = served(f'{{"record_id": {json_text}}}')
+    assert connector.unkeyed_reason(item) == "record_id is not valid text"
+    assert json.loads(rejected(item)["raw_record"])["record_id"]
+
+
+def test_a_new_text_field_with_a_lone_surrogate_is_kept_raw():
+    (row,) = land_new_fields({"note": served(LONE_SURROGATE)})
+    assert row.get("note") is None
+    assert list(invalid_values(row)) == ["note"]
+
+
+# --- fields whose names Fivetran would rename ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "currentGpa",
+        "CurrentGPA",
+        "current-gpa",
+        "Current GPA",
+        "score2Total",
+        "_hed_invalid_values",
+        "Ünïcödé",
+        "9lives",
+        "a__b",
+        "\u00a7sign",
+        "record_id",
+    ],
+)
+def test_field_names_are_renamed_as_fivetran_renames_them(name):
+    assert connector.destination_name(name) == redshift_safe(name)
+
+
+def test_a_declared_field_sent_in_camel_case_still_lands_typed():
+    record = {k: v for k, v in SAMPLE.items() if k != "current_gpa"}
+    record["currentGpa"] = served('"3.25"')
+    (row,) = SDK.load(connector.TABLE, [connector.to_row(record)])
+    assert row["current_gpa"] == 3.25
+    assert "currentGpa" not in row
+    assert invalid_values(row) == {}
+
+
+def test_a_field_that_would_land_in_a_declared_column_the_record_has_is_kept_raw():
+    (row,) = land_new_fields({"CurrentGPA": served("1.5")})
+    assert row["current_gpa"] == SAMPLE["current_gpa"]
+    assert same_as_served(invalid_values(row)["CurrentGPA"], "1.5")
+
+
+def test_two_new_fields_landing_in_one_column_keep_the_exact_name_and_the_other_raw():
+    (row,) = land_new_fields({"Campus": "North", "campus": "Main"})
+    assert row["campus"] == "Main"
+    assert invalid_values(row) == {"Campus": "North"}
+
+
+def test_a_served_field_named_like_the_connectors_own_column_is_kept_raw():
+    shaped = connector.shape_record({**SAMPLE, "_hed_invalid_values": "from the API"})
+    assert shaped.row[connector.INVALID_VALUES_COLUMN] == {"_hed_invalid_values": "from the API"}
