@@ -504,8 +504,10 @@ def classify_transport_error(error: requests.RequestException, base_url: str) ->
         return TransientError("the secure (TLS) connection failed")
     if isinstance(error, requests.exceptions.ContentDecodingError):
         return TransientError("the response body could not be decoded")
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return TransientError("the connection timed out")
     if isinstance(error, requests.Timeout):
-        return TransientError("the request timed out")
+        return TransientError("the API stopped answering (read timeout)")
     if isinstance(error, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
         return TransientError("the connection failed or was dropped")
     return ApiError(

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from ports import BlackholedPort
 from sdk_rows import SdkRowPath
 
 import connector
@@ -20,6 +21,7 @@ from hed_simulator import DEMO_API_KEY
 PAGE_SIZE = 100
 RECORDS = 600
 PREFETCH_WINDOW_S = 0.3  # how long a test gives a prefetcher to fetch more than it should
+SHORT_TIMEOUT_S = 0.3  # the connector's timeouts, shortened so a timeout test takes seconds
 SDK = SdkRowPath()
 
 
@@ -583,6 +585,30 @@ def test_https_to_a_plain_http_server_is_retried_then_named_as_a_connection_fail
     with pytest.raises(RuntimeError, match=r"secure \(TLS\) connection failed.*Check base_url"):
         run_sync(simulator, clock, base_url=https_url)
     assert len(clock.sleeps) > 1
+
+
+def test_an_api_that_stops_answering_is_retried_after_the_read_timeout(
+    simulator, ops, monkeypatch, capsys
+):
+    monkeypatch.setattr(connector, "READ_TIMEOUT_S", SHORT_TIMEOUT_S)
+    simulator.set_faults(hang_rate=1.0, hang_seconds=10 * SHORT_TIMEOUT_S)
+    clock = FakeClock(on_sleep=simulator.clear_faults)
+    run_sync(simulator, clock)
+    assert set(ops.upserted_ids()) == source_ids(simulator)
+    assert "HED API request failed (the API stopped answering (read timeout))" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_connection_that_never_completes_fails_naming_base_url(ops, clock, monkeypatch):
+    monkeypatch.setattr(connector, "CONNECT_TIMEOUT_S", SHORT_TIMEOUT_S)
+    port = BlackholedPort()
+    configuration = {"api_key": "k", "base_url": f"http://127.0.0.1:{port.port}"}
+    try:
+        with pytest.raises(RuntimeError, match=r":\d+: the connection timed out.*base_url"):
+            connector.sync(configuration, {}, clock)
+    finally:
+        port.close()
 
 
 def test_api_error_text_never_echoes_the_key(simulator, ops, clock):

@@ -3,18 +3,20 @@
 - A 3-minute outage in the middle of a sync, answered with 503s or with refused
   connections, is ridden out: exit 0 and every record exact.
 - An API unreachable from the first request fails in under 4 minutes, naming base_url and
-  saying the connection failed.
+  saying the connection failed: whether connections are refused at once (a wrong port) or
+  never answered (a firewall that drops packets: every attempt waits out the connect
+  timeout).
 
-The three syncs take minutes of wall time but little CPU, so they start together when the
+The four syncs take minutes of wall time but little CPU, so they start together when the
 module starts (threads) and each test waits for its own: the module costs about 4 minutes,
-not 11. Measured durations are printed (`-s`) for the README.
+not 15. Measured durations are printed (`-s`) for the README.
 """
 
-import socket
 import threading
 import time
 
 import pytest
+from ports import BlackholedPort, closed_port
 from warehouse import expected_rows, warehouse_rows
 
 from devkit.sdk_cli import make_project, offline_env, run_debug
@@ -30,20 +32,13 @@ CLI_TIMEOUT_S = 600  # only stops a hung run; the slowest takes ~3.5 minutes
 pytestmark = pytest.mark.slow
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on: connections to it are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Scenario(threading.Thread):
     """One sync run in the background; `result` and `elapsed_s` once joined."""
 
     def __init__(self, name, workdir, prepare):
         super().__init__(name=name, daemon=True)
         self.workdir = workdir
-        self.prepare = prepare  # () -> (base_url, simulator or None)
+        self.prepare = prepare  # () -> (base_url, the simulator or port to close, or None)
         self.result = None
         self.elapsed_s = None
         self.simulator = None
@@ -84,6 +79,11 @@ def unreachable():
     return f"http://127.0.0.1:{closed_port()}", None
 
 
+def blackholed():
+    port = BlackholedPort()
+    return f"http://127.0.0.1:{port.port}", port
+
+
 @pytest.fixture(scope="module")
 def scenarios(tmp_path_factory):
     started = {
@@ -92,6 +92,7 @@ def scenarios(tmp_path_factory):
             ("outage-503", outage_simulator("503")),
             ("outage-refuse", outage_simulator("refuse")),
             ("unreachable", unreachable),
+            ("blackholed", blackholed),
         )
     }
     for scenario in started.values():
@@ -99,8 +100,10 @@ def scenarios(tmp_path_factory):
     yield started
     for scenario in started.values():
         scenario.join(CLI_TIMEOUT_S)
-        if scenario.simulator is not None:
+        if isinstance(scenario.simulator, HedSimulator):
             scenario.simulator.stop()
+        elif scenario.simulator is not None:
+            scenario.simulator.close()
 
 
 @pytest.mark.parametrize("mode", ["503", "refuse"])
@@ -114,15 +117,23 @@ def test_a_three_minute_outage_mid_sync_is_ridden_out_with_every_record_exact(sc
     assert len(expected) == RECORDS
 
 
-def test_an_api_unreachable_from_the_start_fails_in_under_four_minutes(scenarios):
-    scenario = scenarios["unreachable"].finished()
+@pytest.mark.parametrize("kind", ["unreachable", "blackholed"])
+def test_an_api_unreachable_from_the_start_fails_in_under_four_minutes(scenarios, kind):
+    scenario = scenarios[kind].finished()
     assert scenario.result.returncode != 0
     assert scenario.elapsed_s < UNREACHABLE_LIMIT_S
     assert "SYNC FAILED" in scenario.result.stdout
 
 
-def test_an_unreachable_api_is_named_with_base_url_and_a_failed_connection(scenarios):
-    output = scenarios["unreachable"].finished().result.stdout
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        ("unreachable", "the connection failed or was dropped"),
+        ("blackholed", "the connection timed out"),
+    ],
+)
+def test_an_unreachable_api_is_named_with_base_url_and_what_failed(scenarios, kind, what):
+    output = scenarios[kind].finished().result.stdout
     assert "Could not get a page from the HED API at http://127.0.0.1:" in output
-    assert "the connection failed or was dropped" in output
+    assert what in output
     assert "Check base_url" in output
