@@ -1,8 +1,9 @@
 """Fault injection for GET /hed_data: the failures a connector must survive in production.
 
 Per-request faults (errors, 429, hangs, resets, truncation, latency) come from one random
-stream drawn the same way for every request, so bench/soak.py can replay it. TLS handshake
-resets draw from a second stream of their own: turning them on never shifts the first.
+stream drawn the same way for every request, so a fault seed always means the same sequence
+and changing one rate never shifts the others. TLS handshake resets draw from a second
+stream of their own: turning them on never shifts the first.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Development-only measurements: the benchmark and the soak. Never deployed."""
