@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reset the connector's local state, run one debug sync, and show what it loaded.
 #
-# Steps: check the project -> confirm -> `fivetran reset` -> `fivetran debug` -> sample rows
-# and a data-quality summary -> the operation summary -> the next sync state.
+# Steps: check the project -> confirm -> `fivetran reset` -> `fivetran debug` -> a
+# data-quality summary (with sample rows only from the simulator, or on request: from a real
+# API they are student records) -> the operation summary -> the next sync state.
 # Run with --help for the options. Any failed step stops the script with a non-zero exit.
 set -Eeuo pipefail
 
@@ -14,10 +15,8 @@ readonly INCREMENTAL_NEW=10
 readonly INCREMENTAL_UPDATED=5
 # Seconds to wait for the simulator to print its URL.
 readonly SIMULATOR_START_TIMEOUT_S=20
+# Rows shown by --local or --show-sample: enough to see the columns' shape.
 readonly SAMPLE_ROWS=5
-# The files that run in production, debugged from a folder of their own exactly as
-# deploy.sh ships them (tests/test_deploy.py checks both scripts list the same files).
-RUNTIME_FILES=(connector.py requirements.txt)
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly REPO
@@ -32,9 +31,9 @@ usage() {
 Usage: ./debug_and_reset.sh [options]
 
 Deletes the local sync output (files/warehouse.db and files/state.json), runs a full
-debug sync with 'fivetran debug', then shows sample rows, a data-quality summary, the
-operation counts and the state the next sync starts from. Against a real API the sample
-rows are real student records: run it where they may be shown.
+debug sync with 'fivetran debug', then shows a data-quality summary (counts and column
+names only), the operation counts and the state the next sync starts from. With --local it
+also shows ${SAMPLE_ROWS} sample rows of the simulator's synthetic records.
 
 Options:
   --local          Sync from the local HED simulator (started and stopped by this script)
@@ -48,6 +47,9 @@ Options:
   --seed N         Simulator seed for --local (default: ${DEFAULT_SEED}). Use the same seed
                    for a --local run and the --local --incremental run after it.
   --records N      Records the simulator starts with for --local (default: 600).
+  --show-sample    Also show ${SAMPLE_ROWS} sample rows when syncing from a real API. They are
+                   real student records (FERPA): use it only where they may be shown, never
+                   in a shared terminal, log or CI output.
   -y, --yes        Do not ask before deleting the local state.
   -h, --help       Show this help.
 
@@ -99,9 +101,10 @@ find_tools() {
 # ---------------------------------------------------------------------------------------
 # The SDK's own internet lookups: those that cannot succeed from here are skipped for this
 # run only (never by writing into ~/.fivetran); where they can, the SDK runs as it always
-# does. devkit/sdk_cli.py probes them all at once, in a few seconds at most.
+# does. devkit/sdk_lookups.py probes them all at once, in a few seconds at most.
 
-# How `fivetran` is run: the CLI itself, or devkit/sdk_cli.py with some version checks off.
+readonly SDK_LOOKUPS="$REPO/devkit/sdk_lookups.py"
+# How `fivetran` is run: the CLI itself, or devkit/sdk_lookups.py with some version checks off.
 FT_CMD=()
 
 describe_lookup() {
@@ -114,13 +117,12 @@ describe_lookup() {
   esac
 }
 
-# write_pipreqs_shim: a pipreqs first on PATH (the SDK runs the one it finds there) that
-# adds --use-local, so the SDK's dependency check makes no lookup that cannot succeed.
-write_pipreqs_shim() {
+# use_pipreqs_shim: a pipreqs first on PATH (the SDK runs the one it finds there) that adds
+# --use-local, so the SDK's dependency check makes no lookup that cannot succeed. The shim
+# is the one the tests use, written by devkit/sdk_lookups.py.
+use_pipreqs_shim() {
   local shim_dir="$TMP_DIR/offline-bin"
-  mkdir -p "$shim_dir"
-  printf '#!/bin/sh\nexec %q -m pipreqs.pipreqs --use-local "$@"\n' "$PY" >"$shim_dir/pipreqs"
-  chmod +x "$shim_dir/pipreqs"
+  "$PY" "$SDK_LOOKUPS" shim "$shim_dir"
   PATH="$shim_dir:$PATH"
   export PATH
 }
@@ -128,17 +130,17 @@ write_pipreqs_shim() {
 skip_unreachable_lookups() {
   local name skipped=() unreachable
   FT_CMD=("$FT")
-  unreachable="$("$PY" "$REPO/devkit/sdk_cli.py" lookups)" || {
+  unreachable="$("$PY" "$SDK_LOOKUPS" lookups)" || {
     note "Could not check which SDK lookups can succeed; the SDK makes them as usual."
     return 0
   }
   for name in $unreachable; do
     case "$name" in
       sdk-version-check | core-version-check)
-        [[ ${#FT_CMD[@]} -gt 1 ]] || FT_CMD=("$PY" "$REPO/devkit/sdk_cli.py" fivetran)
+        [[ ${#FT_CMD[@]} -gt 1 ]] || FT_CMD=("$PY" "$SDK_LOOKUPS" fivetran)
         FT_CMD+=(--skip "$name")
         ;;
-      pipreqs) write_pipreqs_shim ;;
+      pipreqs) use_pipreqs_shim ;;
       telemetry) export DO_NOT_TRACK=1 ;;
       *) continue ;;
     esac
@@ -221,19 +223,17 @@ start_simulator() {
 }
 
 # ---------------------------------------------------------------------------------------
-# The staged project: only the runtime files, so the SDK's dependency scan (pipreqs) sees
-# no test, simulator or benchmark imports. files/ links back to the repository, so the
-# warehouse and state land where users look; crash reports are copied back after the run.
+# The staged project: only the runtime files deploy.sh ships (RUNTIME_FILES, from
+# devkit/common.sh), so the SDK's dependency scan (pipreqs) sees no test, simulator or
+# benchmark imports. files/ links back to the repository, so the warehouse and state land
+# where users look; crash reports are copied back after the run.
 
 STAGE=""
 
 stage_project() {
   STAGE="$TMP_DIR/project"
-  mkdir -p "$STAGE" "$REPO/files"
-  local file
-  for file in "${RUNTIME_FILES[@]}"; do
-    cp "$REPO/$file" "$STAGE/$file"
-  done
+  stage_runtime_files "$STAGE"
+  mkdir -p "$REPO/files"
   ln -s "$REPO/files" "$STAGE/files"
 }
 
@@ -250,6 +250,7 @@ collect_crash_reports() {
 LOCAL=false
 INCREMENTAL=false
 ASSUME_YES=false
+SHOW_SAMPLE=false
 CONFIG_FLAG=""
 SEED="$DEFAULT_SEED"
 RECORDS=""
@@ -260,6 +261,7 @@ while [[ $# -gt 0 ]]; do
     --local) LOCAL=true ;;
     --incremental) INCREMENTAL=true ;;
     -y | --yes) ASSUME_YES=true ;;
+    --show-sample) SHOW_SAMPLE=true ;;
     --config)
       need_value "$@"
       CONFIG_FLAG="$2"
@@ -388,8 +390,9 @@ if [[ "$LOCAL" == true ]]; then
   CURRENT_STEP="4/7 (fivetran debug)"
 fi
 stage_project
-echo "Running: fivetran debug on the runtime files (${RUNTIME_FILES[*]}) staged in"
-echo "$STAGE, writing to $REPO/files (live output below)"
+echo "Staged the runtime files deploy.sh ships in $STAGE:"
+list_staged_files "$STAGE"
+echo "Running: fivetran debug there, writing to $REPO/files (live output below)"
 echo
 # In the background, so that `wait` (unlike a foreground pipeline) lets the INT/TERM traps
 # run at once; the subshell exits with debug's own status, which tee must not hide.
@@ -410,7 +413,13 @@ stop_simulator
 # ---------------------------------------------------------------------------------------
 step "5/7" "sample rows and data quality"
 [[ -f "$WAREHOUSE" ]] || die "The sync wrote no $WAREHOUSE."
-helper report "$WAREHOUSE" "$TABLE" "$SAMPLE_ROWS"
+# Sample rows are values: from a real API, student records (FERPA), never shown unasked.
+if [[ "$LOCAL" == true || "$SHOW_SAMPLE" == true ]]; then
+  helper sample "$WAREHOUSE" "$TABLE" "$SAMPLE_ROWS"
+else
+  note "Sample rows not shown: from a real API they are student records (FERPA). Rerun with --show-sample to see ${SAMPLE_ROWS}, where they may be shown."
+fi
+helper quality "$WAREHOUSE" "$TABLE"
 
 # ---------------------------------------------------------------------------------------
 step "6/7" "operation summary (from this run's output)"

@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
 # Deploy the connector to Fivetran with `fivetran deploy`, shipping only its runtime files.
 #
-# The files in RUNTIME_FILES are copied to a temporary folder and deployed from there, so
-# tests, the simulator, benchmarks and dev tools never ship and the SDK's dependency scan
-# never sees their imports. Deploy fields are resolved as the SDK resolves them (flag, then
-# its environment variable, then the options-file profile, then the SDK's default): this
-# script passes the SDK only what the user decided here (flags, answers to its prompts) and
-# asks only for what nothing else gives. Everything is validated before Fivetran is called.
+# The runtime files (RUNTIME_FILES in devkit/common.sh) are copied to a temporary folder and
+# deployed from there, so tests, the simulator, benchmarks and dev tools never ship and the
+# SDK's dependency scan never sees their imports. Deploy fields are resolved as the SDK
+# resolves them (flag, then its environment variable, then the options-file profile, then
+# the SDK's default) by devkit/deploy_fields.py, which also names the fields: this script
+# passes the SDK only what the user decided here (flags, answers to its prompts) and asks
+# only for what nothing else gives. Everything is validated before Fivetran is called.
 # Run with --help for the options.
 set -euo pipefail
-
-# What runs in production: the only files deployed. Add any new runtime module here.
-RUNTIME_FILES=(connector.py requirements.txt)
 
 readonly PLACEHOLDER_API_KEY="YOUR_HED_API_KEY"
 readonly DEFAULT_ACCOUNT="MDS_SNOWFLAKE_HOL"
@@ -21,9 +19,6 @@ readonly CONNECTION_NAME_PATTERN='^[_a-z][_a-z0-9]*$'
 readonly DASHBOARD_URL="https://fivetran.com/dashboard/connections"
 # Name of the staged project folder (the SDK names its package after the folder).
 readonly STAGE_NAME="hed_connector"
-# The deploy fields in the order the SDK logs them (devkit/sdk_cli.py resolves them).
-readonly FIELDS=(destination connection python_version hybrid_deployment_agent_id proxy_id
-  proxy_host_config_key package_id naming)
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly REPO
@@ -177,22 +172,24 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------------------------------
 # Deploy fields: flag -> environment variable -> options-file profile -> SDK default
 
-# Filled in by resolve_fields, with VALUE_ and SOURCE_ of every other field.
-VALUE_destination="" SOURCE_destination="" VALUE_connection="" SOURCE_connection=""
-VALUE_package_id="" OPTIONS_PATH="" OPTIONS_FOUND_BY="" PROFILE=""
+# Filled in by resolve_fields: FIELDS (the deploy fields, in the order the SDK logs them),
+# and VALUE_, SOURCE_, FLAG_ and ENV_ of each field (those used by name are set here).
+FIELDS=()
+VALUE_connection="" VALUE_package_id="" OPTIONS_PATH="" OPTIONS_FOUND_BY="" PROFILE=""
 
-# resolve_fields: sets VALUE_<field> and SOURCE_<field> for each of FIELDS, and
-# OPTIONS_PATH, OPTIONS_FOUND_BY and PROFILE, with the SDK's own options-file code.
+# resolve_fields: sets FIELDS, and VALUE_<field>, SOURCE_<field>, FLAG_<field> and
+# ENV_<field> for each of them, and OPTIONS_PATH, OPTIONS_FOUND_BY and PROFILE, with the
+# SDK's own options-file code. devkit/deploy_fields.py is the one list of the fields.
 resolve_fields() {
-  local fields_file="$STAGE_ROOT/fields" args=() field value source
+  local fields_file="$STAGE_ROOT/fields" args=() field value source flag env_var
   [[ -z "$DESTINATION" ]] || args+=(--destination "$DESTINATION")
   [[ -z "$CONNECTION" ]] || args+=(--connection "$CONNECTION")
   [[ -z "$OPTIONS_FILE" ]] || args+=(--options-file "$OPTIONS_FILE")
   # The SDK's messages (a profile it refuses, say) are diagnostics: they go to stderr.
-  "$PY" "$REPO/devkit/sdk_cli.py" deploy-fields --output "$fields_file" \
+  "$PY" "$REPO/devkit/deploy_fields.py" --output "$fields_file" \
     ${PASS_THROUGH[@]+"${PASS_THROUGH[@]}"} "${args[@]}" >&2 || exit 1
   # Parts are split by the ASCII unit separator: not whitespace, so empty parts are kept.
-  while IFS=$'\x1f' read -r field value source; do
+  while IFS=$'\x1f' read -r field value source flag env_var; do
     case "$field" in
       @options_file)
         OPTIONS_PATH="$value"
@@ -200,11 +197,15 @@ resolve_fields() {
         ;;
       @profile) PROFILE="$value" ;;
       *)
+        FIELDS+=("$field")
         printf -v "VALUE_$field" '%s' "$value"
         printf -v "SOURCE_$field" '%s' "$source"
+        printf -v "FLAG_$field" '%s' "$flag"
+        printf -v "ENV_$field" '%s' "$env_var"
         ;;
     esac
   done <"$fields_file"
+  ((${#FIELDS[@]})) || die "devkit/deploy_fields.py resolved no deploy field."
 }
 
 INTERACTIVE=false
@@ -226,21 +227,20 @@ ask() {
   printf -v "$var" '%s' "$answer"
 }
 
-# ask_if_unresolved FIELD FLAG ENV_VAR "Question" DEFAULT: a prompt for a required field
-# that no flag, variable or profile gives; the answer reaches the SDK as FLAG.
+# ask_if_unresolved FIELD "Question" DEFAULT: a prompt for a required field that no flag,
+# variable or profile gives; the answer reaches the SDK as the field's flag.
 ask_if_unresolved() {
-  local field="$1" flag="$2" env_var="$3" question="$4" default="$5" value_var="VALUE_$1"
+  local field="$1" question="$2" default="$3" value_var="VALUE_$1" flag_var="FLAG_$1"
+  local env_var="ENV_$1"
   [[ -z "${!value_var}" ]] || return 0
   ask "$value_var" "$question" "$default" \
-    "pass $flag NAME or set $env_var, or set $field in the options profile [$PROFILE]"
+    "pass ${!flag_var} NAME or set ${!env_var}, or set $field in the options profile [$PROFILE]"
   printf -v "SOURCE_$field" '%s' "prompt"
 }
 
 resolve_fields
-ask_if_unresolved destination --destination FIVETRAN_DESTINATION_NAME \
-  "Fivetran destination name" "$DEFAULT_DESTINATION"
-ask_if_unresolved connection --connection FIVETRAN_CONNECTION_NAME \
-  "Connection name (e.g. hed_new_custom_connector)" ""
+ask_if_unresolved destination "Fivetran destination name" "$DEFAULT_DESTINATION"
+ask_if_unresolved connection "Connection name (e.g. hed_new_custom_connector)" ""
 if [[ ! "$VALUE_connection" =~ $CONNECTION_NAME_PATTERN ]]; then
   die "Connection name '$VALUE_connection' is not allowed by Fivetran: it must start with a
   lowercase letter or _, then use only lowercase letters, digits and _ (e.g. hed_new_custom_connector)."
@@ -281,12 +281,19 @@ options_file_for_cli() {
   fi
 }
 
+# pass_if_decided_here FIELD: FIELD's flag and value go to the CLI when they were decided
+# here (its flag or a prompt); a variable or profile the SDK reads and logs itself.
+pass_if_decided_here() {
+  local value_var="VALUE_$1" source_var="SOURCE_$1" flag_var="FLAG_$1"
+  if [[ "${!source_var}" == "${!flag_var}" || "${!source_var}" == prompt ]]; then
+    DEPLOY_ARGS+=("${!flag_var}" "${!value_var}")
+  fi
+}
+
 build_deploy_args() {
   DEPLOY_ARGS=(deploy "$STAGE")
-  [[ "$SOURCE_destination" != --destination && "$SOURCE_destination" != prompt ]] ||
-    DEPLOY_ARGS+=(--destination "$VALUE_destination")
-  [[ "$SOURCE_connection" != --connection && "$SOURCE_connection" != prompt ]] ||
-    DEPLOY_ARGS+=(--connection "$VALUE_connection")
+  pass_if_decided_here destination
+  pass_if_decided_here connection
   DEPLOY_ARGS+=(--configuration "$CONFIG" ${PASS_THROUGH[@]+"${PASS_THROUGH[@]}"})
   local options_file
   options_file="$(options_file_for_cli)"
@@ -355,10 +362,7 @@ environment_sources() {
 }
 
 readonly STAGE="$STAGE_ROOT/$STAGE_NAME"
-mkdir "$STAGE"
-for file in "${RUNTIME_FILES[@]}"; do
-  cp "$REPO/$file" "$STAGE/$file"
-done
+stage_runtime_files "$STAGE"
 build_deploy_args
 
 echo "Account:       $ACCOUNT (for reference: the API key decides the account)"
@@ -369,7 +373,7 @@ echo "Files:         ${RUNTIME_FILES[*]}"
 if [[ "$DRY_RUN" == true ]]; then
   echo
   echo "Dry run: nothing was called. The staged folder would hold:"
-  (cd "$STAGE" && find . -type f | sed 's|^\./|  |' | sort)
+  list_staged_files "$STAGE"
   printf 'and this command would run in it:\n  FIVETRAN_API_KEY=**** %q' "$FT"
   printf ' %q' "${DEPLOY_ARGS[@]}"
   echo

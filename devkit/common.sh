@@ -1,21 +1,35 @@
 # shellcheck shell=bash
 # Helpers shared by the repository's shell scripts (sourced, never run on its own).
 #
-# Output: ok, note, err and die, coloured only when stdout is a terminal and NO_COLOR is
-# unset (BOLD is for headers). Arguments: need_value, reject_option (both call the script's
-# own usage function). Paths: absolute_path, resolve_configuration. Tools: find_sdk_tools.
-# Each script sets REPO before sourcing this file.
+# Output: ok, note (stdout), err and die (stderr); each stream is coloured only when it is a
+# terminal and NO_COLOR is unset (BOLD is for headers on stdout). Arguments: need_value,
+# reject_option (both call the script's own usage function). Paths: absolute_path,
+# resolve_configuration. Runtime files: RUNTIME_FILES, stage_runtime_files,
+# list_staged_files. Tools: find_sdk_tools. Each script sets REPO before sourcing this file.
 
-# shellcheck disable=SC2034 # used by the scripts that source this file
-if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
-  BOLD=$'\033[1m' GREEN=$'\033[32m' YELLOW=$'\033[33m' RED=$'\033[31m' RESET=$'\033[0m'
+# Before the first command, so for the whole file: the variables set here (colours, CONFIG,
+# PY, FT, ...) are used by the scripts that source it.
+# shellcheck disable=SC2034
+
+# wants_colour FD: whether output on file descriptor FD is coloured.
+wants_colour() {
+  [[ -t "$1" && -z "${NO_COLOR:-}" ]]
+}
+
+if wants_colour 1; then
+  BOLD=$'\033[1m' GREEN=$'\033[32m' YELLOW=$'\033[33m' RESET=$'\033[0m'
 else
-  BOLD="" GREEN="" YELLOW="" RED="" RESET=""
+  BOLD="" GREEN="" YELLOW="" RESET=""
+fi
+if wants_colour 2; then
+  ERROR_RED=$'\033[31m' ERROR_RESET=$'\033[0m'
+else
+  ERROR_RED="" ERROR_RESET=""
 fi
 
 ok() { printf '%s[ok]%s %s\n' "$GREEN" "$RESET" "$*"; }
 note() { printf '%s[note]%s %s\n' "$YELLOW" "$RESET" "$*"; }
-err() { printf '%s[error]%s %s\n' "$RED" "$RESET" "$*" >&2; }
+err() { printf '%s[error]%s %s\n' "$ERROR_RED" "$ERROR_RESET" "$*" >&2; }
 die() {
   err "$*"
   exit 1
@@ -74,6 +88,28 @@ describe_configuration_source() {
     default) echo "the default, configuration.json" ;;
     *) echo "from $CONFIG_SOURCE" ;;
   esac
+}
+
+# ---------------------------------------------------------------------------------------
+# Runtime files: what runs in production. deploy.sh ships exactly these, and
+# debug_and_reset.sh debugs exactly these, each from a folder of its own (so tests, the
+# simulator and dev tools never ship, and the SDK's dependency scan never sees their
+# imports). Add any new runtime module here.
+readonly RUNTIME_FILES=(connector.py requirements.txt)
+
+# stage_runtime_files FOLDER: FOLDER (created if missing) holding a copy of each runtime file.
+stage_runtime_files() {
+  local folder="$1" file
+  mkdir -p "$folder"
+  for file in "${RUNTIME_FILES[@]}"; do
+    cp "$REPO/$file" "$folder/$file"
+  done
+}
+
+# list_staged_files FOLDER: the files staged in FOLDER, one a line, indented and sorted (a
+# link, such as the files/ folder debug links back to the repository, is not listed).
+list_staged_files() {
+  (cd "$1" && find . -type f | sed 's|^\./|  |' | sort)
 }
 
 # ---------------------------------------------------------------------------------------

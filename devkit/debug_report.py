@@ -2,7 +2,8 @@
 
 Run as `python -m devkit.debug_report COMMAND ARGS...` from the repository root, with the
 interpreter that has the SDK (and so DuckDB). Messages for the user are printed here; a
-non-zero exit means the step failed. The API key is never printed.
+non-zero exit means the step failed. The API key is never printed, and a record's values
+only by `sample`, which the script runs only where they may be shown (FERPA).
 """
 
 import json
@@ -11,7 +12,10 @@ import sys
 import urllib.request
 
 from devkit.quality import INVALID_VALUES_COLUMN, REJECTED_TABLE, read_quality
+from devkit.sdk_cli import operation_counts
 
+# Colour codes the SDK may write into its output; the operation table is read without them.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 OPERATIONS = ("Upserts", "Updates", "Deletes", "Truncates", "Schema changes", "Checkpoints")
 SAMPLE_COLUMNS = (
     "record_id",
@@ -113,7 +117,9 @@ def print_table(columns, rows):
         )
 
 
-def report(database, table_name, limit):
+def open_table(database, table_name):
+    """(read-only connection, qualified table name, its columns); fails with a message when
+    the warehouse cannot be read or the sync created no table."""
     import duckdb
 
     qualified = f"tester.{quoted(table_name)}"
@@ -129,6 +135,13 @@ def report(database, table_name, limit):
     columns = [name for (name,) in described]
     if not columns:
         fail(f"{database} has no table {qualified}: the sync loaded nothing.")
+    return con, qualified, columns
+
+
+def sample(database, table_name, limit):
+    """The first `limit` rows by record_id, a few columns wide. These are a record's values:
+    the script runs this only for the simulator's records or on explicit request."""
+    con, qualified, columns = open_table(database, table_name)
     shown = [name for name in SAMPLE_COLUMNS if name in columns] or columns[:6]
     order = "record_id" if "record_id" in columns else columns[0]
     query = (
@@ -138,7 +151,12 @@ def report(database, table_name, limit):
     print(f"Query: {query}\n")
     print_table(shown, con.execute(query).fetchall())
     print(f"({len(shown)} of {len(columns)} columns shown)")
-    quality(con, qualified, table_name, columns)
+
+
+def quality(database, table_name):
+    """The data-quality summary of the synced table: counts and column names only."""
+    con, qualified, columns = open_table(database, table_name)
+    print_quality(con, qualified, table_name, columns)
 
 
 def print_counts(title, counts):
@@ -153,7 +171,7 @@ def print_counts(title, counts):
         print(f"    {name}: {count:,}")
 
 
-def quality(con, qualified, table_name, columns):
+def print_quality(con, qualified, table_name, columns):
     """The data-quality summary, from devkit/quality.py's figures (the StudentSuccess app's
     data-quality panel shows the same ones). Counts and column names only, never values."""
     figures = read_quality(con, table_name)
@@ -184,10 +202,7 @@ def quality(con, qualified, table_name, columns):
 
 def summary(log_path):
     with open(log_path, encoding="utf-8", errors="replace") as handle:
-        text = re.sub(r"\x1b\[[0-9;]*m", "", handle.read())
-    found = {}
-    for name, count in re.findall(r"^\s*([A-Za-z][A-Za-z ]*?)\s*\|\s*(\d+)\s*$", text, re.M):
-        found[name] = int(count)  # the last table in the output wins
+        found = operation_counts(ANSI_ESCAPE.sub("", handle.read()))
     if not all(name in found for name in OPERATIONS):
         fail("The debug output has no operation summary table (did the SDK's format change?).")
     print("  Operation       | Count")
@@ -212,7 +227,8 @@ COMMANDS = {
     "check-config": check_config,
     "local-config": local_config,
     "changes": changes,
-    "report": report,
+    "sample": sample,
+    "quality": quality,
     "summary": summary,
     "state": state,
 }

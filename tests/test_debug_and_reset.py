@@ -8,8 +8,12 @@ online lookups. Full syncs are costly (a few seconds each): the --local run and 
 The offline first run is the issue's quickstart on a machine without internet access: an
 empty HOME, no DO_NOT_TRACK, and every https request sent to a closed loopback port (a
 proxy that refuses), so each lookup the SDK makes by itself fails at once, as offline.
+
+Against a real API (here a simulator the script did not start, so it cannot know the data
+are synthetic) sample rows are student records: shown only with --show-sample.
 """
 
+import base64
 import contextlib
 import json
 import os
@@ -19,8 +23,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -32,10 +38,11 @@ from devkit.sdk_cli import (
     operation_counts,
     venv_bin,
 )
-from hed_simulator import DEMO_API_KEY
+from hed_simulator import DEMO_API_KEY, HedSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "debug_and_reset.sh"
+# deploy.sh comes along so the files debug stages can be compared with those it ships.
 COPIED = (
     "connector.py",
     "configuration.json",
@@ -43,10 +50,21 @@ COPIED = (
     "requirements-dev.txt",
     "pyproject.toml",
     SCRIPT,
+    "deploy.sh",
 )
 RUN_TIMEOUT_S = 180
 RECORD_ROW = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\s", re.M)
 SIMULATOR_PID = re.compile(r"Simulator running at \S+ \(PID (\d+)")
+# The script's sample: rows shown by --local, or by --show-sample against a real API.
+SAMPLE_ROWS = 5
+# Records of the API that stands in for a real one (a full sync of them takes seconds).
+API_RECORDS = 50
+# Records for a long sync: about 60 s at the ~850 records/s measured here, yet well within
+# RUN_TIMEOUT_S (the simulator makes records as it serves them: no cost to start with).
+LONG_SYNC_RECORDS = 50_000
+# Seconds within which the script must exit after a TERM: it stops fivetran debug at once
+# and gives the simulator up to 5 s, far less than the ~60 s the long sync would still run.
+TERM_EXIT_BOUND_S = 10
 
 
 def copy_repo(target: Path) -> Path:
@@ -62,10 +80,10 @@ def copy_repo(target: Path) -> Path:
 
 
 def run_script(
-    project: Path, env: dict, *args: str, timeout: float = RUN_TIMEOUT_S
+    project: Path, env: dict, *args: str, timeout: float = RUN_TIMEOUT_S, script: str = SCRIPT
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(project / SCRIPT), *args],
+        ["bash", str(project / script), *args],
         cwd=project,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -170,8 +188,8 @@ def test_local_full_sync_reports_600_upserts_from_its_own_output(full_sync):
 
 def test_local_full_sync_shows_five_sample_rows(full_sync):
     sample = section(full_sync.stdout, "5/7")
-    assert 'ORDER BY "record_id" LIMIT 5' in sample
-    assert len(RECORD_ROW.findall(sample)) == 5
+    assert f'ORDER BY "record_id" LIMIT {SAMPLE_ROWS}' in sample
+    assert len(RECORD_ROW.findall(sample)) == SAMPLE_ROWS
 
 
 def test_local_full_sync_shows_data_quality_summary(full_sync):
@@ -209,6 +227,39 @@ def test_local_full_sync_reads_table_name_from_schema(full_sync):
     assert "Table (from connector.schema()): hed_records" in full_sync.stdout
 
 
+def listed_after(output: str, heading: str) -> list:
+    """The indented lines right after the first line that starts with `heading`, stripped."""
+    lines = output.splitlines()
+    start = next(number for number, line in enumerate(lines) if line.startswith(heading))
+    listed = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        listed.append(line.strip())
+    return listed
+
+
+def files_deploy_ships(project: Path, env: dict, folder: Path) -> list:
+    """The staged files `deploy.sh --dry-run` lists (it calls nothing)."""
+    config = write_config(folder / "production.json", api_key="a-real-looking-key")
+    fivetran_key = base64.b64encode(b"key:secret").decode()
+    deploy_env = {**without_fivetran_variables(env), "FIVETRAN_API_KEY": fivetran_key}
+    names = ("--destination", "D", "--connection", "hed", "--config", str(config))
+    result = run_script(project, deploy_env, *names, "--dry-run", script="deploy.sh")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return listed_after(result.stdout, "Dry run:")
+
+
+def test_debug_stages_exactly_the_files_deploy_ships(full_sync, workspace, tmp_path):
+    staged = listed_after(section(full_sync.stdout, "4/7"), "Staged the runtime files")
+    assert "connector.py" in staged
+    assert staged == files_deploy_ships(workspace["project"], workspace["env"], tmp_path)
+
+
+def test_local_incremental_shows_sample_rows(incremental_sync):
+    assert len(RECORD_ROW.findall(section(incremental_sync.stdout, "5/7"))) == SAMPLE_ROWS
+
+
 def test_local_incremental_syncs_only_the_changes(incremental_sync):
     assert incremental_sync.returncode == 0, incremental_sync.stdout + incremental_sync.stderr
     assert "Incremental sync from saved cursor" in incremental_sync.stdout
@@ -223,6 +274,76 @@ def test_local_incremental_keeps_the_rows_of_the_full_sync(incremental_sync):
 def test_local_incremental_stops_the_simulator(incremental_sync, workspace):
     assert not is_running(simulator_pid(incremental_sync.stdout))
     assert processes_in(workspace["project"]) == []
+
+
+# ---------------------------------------------------------------------------------------
+# A real API: sample rows are student records (FERPA), shown only with --show-sample
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory) -> dict:
+    """An API the script did not start (so it cannot know the records are synthetic), and a
+    configuration file that points at it."""
+    root = tmp_path_factory.mktemp("api")
+    with HedSimulator(records=API_RECORDS, seed=7) as sim:
+        config = write_config(root / "api.json", api_key=DEMO_API_KEY, base_url=sim.url)
+        yield {"simulator": sim, "config": config, "root": root}
+
+
+def sync_from_api(api: dict, name: str, *args: str) -> subprocess.CompletedProcess:
+    """A full sync from `api` in a project copy of its own."""
+    project = copy_repo(api["root"] / name)
+    env = offline_env(api["root"] / f"{name}-env")
+    return run_script(project, env, "--config", str(api["config"]), "--yes", *args)
+
+
+@pytest.fixture(scope="module")
+def api_sync(api) -> subprocess.CompletedProcess:
+    result = sync_from_api(api, "default")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def api_sync_with_sample(api) -> subprocess.CompletedProcess:
+    result = sync_from_api(api, "show-sample", "--show-sample")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_sync_from_an_api_shows_no_sample_rows(api_sync):
+    report = section(api_sync.stdout, "5/7")
+    assert RECORD_ROW.findall(report) == []
+    assert "Query:" not in report
+
+
+def test_sync_from_an_api_prints_no_record_id(api_sync, api):
+    output = api_sync.stdout + api_sync.stderr
+    served = [record["record_id"] for record in api["simulator"].records()]
+    assert len(served) == API_RECORDS
+    assert [record_id for record_id in served if record_id in output] == []
+
+
+def test_sync_from_an_api_says_why_rows_are_hidden_and_how_to_see_them(api_sync):
+    report = section(api_sync.stdout, "5/7")
+    assert "Sample rows not shown: from a real API they are student records" in report
+    assert "Rerun with --show-sample" in report
+
+
+def test_sync_from_an_api_still_shows_the_data_quality_counts(api_sync):
+    assert re.search(rf"Rows:\s+{API_RECORDS}\b", section(api_sync.stdout, "5/7"))
+
+
+def test_show_sample_prints_sample_rows_from_an_api(api_sync_with_sample):
+    report = section(api_sync_with_sample.stdout, "5/7")
+    assert len(RECORD_ROW.findall(report)) == SAMPLE_ROWS
+    assert re.search(rf"Rows:\s+{API_RECORDS}\b", report)
+
+
+def test_help_warns_that_show_sample_prints_real_student_records(project, env):
+    result = run_script(project, env, "--help")
+    option = result.stdout[result.stdout.index("--show-sample") :]
+    assert "real student records" in option.split("\n  -")[0]
 
 
 def test_wrong_api_key_fails_with_nonzero_exit(project, env, simulator, tmp_path):
@@ -253,14 +374,39 @@ def process_groups():
             os.killpg(group, signal.SIGKILL)
 
 
-def signal_mid_sync(project: Path, env: dict, groups: list, send, read_rest: bool = True) -> tuple:
-    """Start a long --local sync, call send(process) at its first checkpoint; (code, output).
+class Stopped(NamedTuple):
+    """How a script signalled mid-sync ended."""
 
+    code: int
+    output: str
+    seconds: float  # from the signal to the script's exit
+
+
+def drain(stream, into: list) -> threading.Thread:
+    """Read `stream` into `into` in the background until its end, then close it, so that
+    the writers never block on a full pipe."""
+
+    def read() -> None:
+        with contextlib.suppress(OSError, ValueError), stream:
+            for line in stream:
+                into.append(line)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def signal_mid_sync(project: Path, env: dict, groups: list, send, read_rest: bool = True):
+    """Start a long --local sync, call send(process) at its first checkpoint; a Stopped.
+
+    The output is read on all along and the script is given longer to exit than the whole
+    sync takes, so a script that waits for the sync exits late rather than never.
     read_rest=False when the script dies without stopping its children: they keep the
-    output pipe open, so reading to its end would wait for them.
+    output pipe open, so waiting for its end would wait for them.
     """
+    records = str(LONG_SYNC_RECORDS)
     process = subprocess.Popen(
-        ["bash", str(project / SCRIPT), "--local", "--yes", "--records", "20000"],
+        ["bash", str(project / SCRIPT), "--local", "--yes", "--records", records],
         cwd=project,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -271,20 +417,28 @@ def signal_mid_sync(project: Path, env: dict, groups: list, send, read_rest: boo
     )
     groups.append(process.pid)
     output = ""
+    rest: list = []
+    drainer = None
     try:
         for line in process.stdout:
             output += line
             if "Checkpoint:" in line:
+                signalled = time.monotonic()
                 send(process)
                 break
-        process.wait(timeout=60)
+        else:
+            pytest.fail(f"the sync ended before its first checkpoint:\n{output}")
+        drainer = drain(process.stdout, rest)
+        process.wait(timeout=RUN_TIMEOUT_S)
+        seconds = time.monotonic() - signalled
         if read_rest:
-            output += process.stdout.read()
+            drainer.join(RUN_TIMEOUT_S)
     finally:
         if process.poll() is None:
             process.kill()
-        process.stdout.close()
-    return process.returncode, output
+        if drainer is None:
+            process.stdout.close()
+    return Stopped(process.returncode, output + "".join(rest), seconds)
 
 
 def wait_until_gone(pid: int, seconds: float = 5) -> bool:
@@ -296,33 +450,32 @@ def wait_until_gone(pid: int, seconds: float = 5) -> bool:
 
 def test_interrupt_stops_the_sync_and_the_simulator(project, env, process_groups):
     # Ctrl-C reaches the whole foreground process group.
-    code, output = signal_mid_sync(
+    stopped = signal_mid_sync(
         project, env, process_groups, lambda p: os.killpg(p.pid, signal.SIGINT)
     )
-    assert code == 130, output
-    assert wait_until_gone(simulator_pid(output))
+    assert stopped.code == 130, stopped.output
+    assert wait_until_gone(simulator_pid(stopped.output))
     assert processes_in(project) == []
 
 
 def test_terminate_stops_the_sync_and_the_simulator_at_once(project, env, process_groups):
     # A TERM to the script alone (a CI timeout) must not wait for fivetran debug to finish.
-    started = time.monotonic()
-    code, output = signal_mid_sync(
+    stopped = signal_mid_sync(
         project, env, process_groups, lambda p: p.send_signal(signal.SIGTERM)
     )
-    assert code == 143, output
-    assert time.monotonic() - started < RUN_TIMEOUT_S
-    assert "SYNC SUCCEEDED" not in output
-    assert wait_until_gone(simulator_pid(output))
+    assert stopped.code == 143, stopped.output
+    assert stopped.seconds < TERM_EXIT_BOUND_S
+    assert "SYNC SUCCEEDED" not in stopped.output
+    assert wait_until_gone(simulator_pid(stopped.output))
     assert processes_in(project) == []
 
 
 def test_killed_script_leaves_no_simulator_behind(project, env, process_groups):
-    code, output = signal_mid_sync(
+    stopped = signal_mid_sync(
         project, env, process_groups, lambda p: p.send_signal(signal.SIGKILL), read_rest=False
     )
-    assert code == -signal.SIGKILL
-    assert wait_until_gone(simulator_pid(output), seconds=10)
+    assert stopped.code == -signal.SIGKILL
+    assert wait_until_gone(simulator_pid(stopped.output), seconds=10)
 
 
 def test_placeholder_key_without_local_fails_with_instructions(project, env):
@@ -450,7 +603,7 @@ def offline_run(offline_machine) -> subprocess.CompletedProcess:
 def test_offline_machine_cannot_reach_any_sdk_lookup(offline_machine):
     # The premise of the tests below: here, every lookup the SDK makes by itself fails.
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "devkit" / "sdk_cli.py"), "lookups"],
+        [sys.executable, str(REPO_ROOT / "devkit" / "sdk_lookups.py"), "lookups"],
         env=offline_machine["env"],
         capture_output=True,
         text=True,

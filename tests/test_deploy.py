@@ -332,12 +332,15 @@ def test_rejects_a_key_that_is_not_base64_of_key_and_secret(project, env, config
     assert stub_calls(record_file) == []
 
 
-def test_key_prompt_does_not_echo(project, env, config, record_file):
-    """On a terminal the key is asked for with echo off: it never appears on screen."""
-    env = {key: value for key, value in env.items() if key != "FIVETRAN_API_KEY"}
+def run_on_terminal(project: Path, env: dict, *args: str, answer: tuple = ()) -> tuple:
+    """Run deploy.sh with a terminal as stdin, stdout and stderr; (code, screen).
+
+    answer=(prompt, text) types `text` once `prompt` is on screen; nothing else is typed, so
+    a script left waiting for input ends the run after RUN_TIMEOUT_S of silence.
+    """
     main, secondary = pty.openpty()
     process = subprocess.Popen(
-        ["bash", str(project / SCRIPT), "--account", "A", *full_args(config)],
+        ["bash", str(project / SCRIPT), *args],
         cwd=project,
         env=env,
         stdin=secondary,
@@ -347,30 +350,39 @@ def test_key_prompt_does_not_echo(project, env, config, record_file):
     )
     os.close(secondary)
     screen = b""
-    sent = False
-    deadline = time.monotonic() + RUN_TIMEOUT_S
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([main], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(main, 4096)
-                except OSError:  # the terminal closes when the script exits
-                    break
-                if not chunk:
-                    break
-                screen += chunk
-            if not sent and b"not echoed" in screen:
+        while True:
+            ready, _, _ = select.select([main], [], [], RUN_TIMEOUT_S)
+            if not ready:
+                break  # waiting for an answer that never comes
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal closes when the script exits
+                break
+            if not chunk:
+                break
+            screen += chunk
+            if answer and answer[0] in screen:
                 time.sleep(0.2)  # let `read -s` switch echo off before typing
-                os.write(main, FIVETRAN_KEY.encode() + b"\n")
-                sent = True
+                os.write(main, answer[1] + b"\n")
+                answer = ()
         process.wait(timeout=RUN_TIMEOUT_S)
     finally:
         if process.poll() is None:
             process.kill()
         os.close(main)
-    assert process.returncode == 0, screen.decode(errors="replace")
-    assert FIVETRAN_KEY.encode() not in screen
+    return process.returncode, screen.decode(errors="replace")
+
+
+def test_key_prompt_does_not_echo(project, env, config, record_file):
+    """On a terminal the key is asked for with echo off: it never appears on screen."""
+    env = {key: value for key, value in env.items() if key != "FIVETRAN_API_KEY"}
+    typed = (b"not echoed", FIVETRAN_KEY.encode())
+    code, screen = run_on_terminal(
+        project, env, "--account", "A", *full_args(config), answer=typed
+    )
+    assert code == 0, screen
+    assert FIVETRAN_KEY not in screen
     (call,) = stub_calls(record_file)
     assert call["env"]["FIVETRAN_API_KEY"] == FIVETRAN_KEY
 
@@ -380,19 +392,6 @@ def test_help_exits_zero(project, env, record_file):
     assert result.returncode == 0
     assert "--dry-run" in result.stdout
     assert stub_calls(record_file) == []
-
-
-def script_runtime_files(script: str) -> list:
-    """The RUNTIME_FILES=(...) array a script declares."""
-    for line in (REPO_ROOT / script).read_text().splitlines():
-        if line.startswith("RUNTIME_FILES=("):
-            return line.removeprefix("RUNTIME_FILES=(").removesuffix(")").split()
-    raise AssertionError(f"{script} declares no RUNTIME_FILES")
-
-
-def test_debug_runs_the_same_files_deploy_ships():
-    assert script_runtime_files("deploy.sh") == RUNTIME_FILES
-    assert script_runtime_files("debug_and_reset.sh") == RUNTIME_FILES
 
 
 # ---------------------------------------------------------------------------------------
@@ -515,40 +514,6 @@ def test_repo_options_file_reaches_the_cli_by_its_absolute_path(project, env, co
     assert call["argv"][position + 1] == str(project / "options.toml")
     assert "--destination" not in call["argv"]
     assert "--connection" not in call["argv"]
-
-
-def run_on_terminal(project: Path, env: dict, *args: str) -> tuple:
-    """Run deploy.sh with a terminal as stdin and stdout, typing nothing; (code, screen)."""
-    main, secondary = pty.openpty()
-    process = subprocess.Popen(
-        ["bash", str(project / SCRIPT), *args],
-        cwd=project,
-        env=env,
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        start_new_session=True,
-    )
-    os.close(secondary)
-    screen = b""
-    try:
-        while True:
-            ready, _, _ = select.select([main], [], [], RUN_TIMEOUT_S)
-            if not ready:
-                break  # waiting for an answer that never comes
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # the terminal closes when the script exits
-                break
-            if not chunk:
-                break
-            screen += chunk
-        process.wait(timeout=RUN_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(main)
-    return process.returncode, screen.decode(errors="replace")
 
 
 def test_repo_options_profile_means_nothing_is_prompted(project, env, config, record_file):

@@ -15,6 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMON = REPO_ROOT / "devkit" / "common.sh"
 SCRIPTS = ("deploy.sh", "debug_and_reset.sh")
 RUN_TIMEOUT_S = 30
+# NO_COLOR empty counts as unset: colour is then up to each stream being a terminal.
+COLOUR_ALLOWED = {"NO_COLOR": ""}
 
 
 def bash(snippet: str, env: dict | None = None, cwd: Path = REPO_ROOT):
@@ -32,23 +34,32 @@ def bash(snippet: str, env: dict | None = None, cwd: Path = REPO_ROOT):
     )
 
 
-def on_terminal(snippet: str, env: dict) -> str:
-    """What `snippet` prints with a terminal as stdout."""
+def with_terminal(command: list, env: dict, file: Path | None = None, stream: str = "") -> str:
+    """Run `command` with a terminal as stdout and stderr, except `stream` ("stdout" or
+    "stderr") written to `file`; what the terminal showed."""
     main, secondary = pty.openpty()
-    script = f"source {str(COMMON)!r}\n{snippet}"
-    process = subprocess.Popen(
-        ["bash", "-c", script], stdout=secondary, stderr=secondary, env={**os.environ, **env}
-    )
-    os.close(secondary)
-    output = b""
-    try:
-        while chunk := os.read(main, 1024):
-            output += chunk
-    except OSError:  # the terminal closes when bash exits
-        pass
-    process.wait(timeout=RUN_TIMEOUT_S)
+    streams = {"stdout": secondary, "stderr": secondary}
+    with open(file or os.devnull, "wb") as redirected:
+        if stream:
+            streams[stream] = redirected
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env={**os.environ, **env}, stdin=subprocess.DEVNULL, **streams
+        )
+        os.close(secondary)
+        output = b""
+        try:
+            while chunk := os.read(main, 1024):
+                output += chunk
+        except OSError:  # the terminal closes when the process exits
+            pass
+        process.wait(timeout=RUN_TIMEOUT_S)
     os.close(main)
     return output.decode()
+
+
+def on_terminal(snippet: str, env: dict, file: Path | None = None, stream: str = "") -> str:
+    """What `snippet` shows on a terminal (see with_terminal), after sourcing common.sh."""
+    return with_terminal(["bash", "-c", f"source {str(COMMON)!r}\n{snippet}"], env, file, stream)
 
 
 def test_messages_are_plain_when_stdout_is_not_a_terminal():
@@ -57,12 +68,37 @@ def test_messages_are_plain_when_stdout_is_not_a_terminal():
 
 
 def test_messages_are_coloured_on_a_terminal():
-    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
-    assert "\x1b[32m[ok]\x1b[0m done" in on_terminal("ok done", {**env, "NO_COLOR": ""})
+    shown = on_terminal("ok done; err failed", COLOUR_ALLOWED)
+    assert "\x1b[32m[ok]\x1b[0m done" in shown
+    assert "\x1b[31m[error]\x1b[0m failed" in shown
 
 
 def test_no_color_turns_colour_off_on_a_terminal():
     assert on_terminal("ok done", {"NO_COLOR": "1"}).strip() == "[ok] done"
+
+
+def test_errors_written_to_a_file_are_plain_while_stdout_is_a_terminal(tmp_path):
+    errors = tmp_path / "err.txt"
+    shown = on_terminal("ok done; err failed", COLOUR_ALLOWED, errors, "stderr")
+    assert "\x1b[32m[ok]\x1b[0m done" in shown
+    assert errors.read_text() == "[error] failed\n"
+
+
+def test_messages_written_to_a_file_are_plain_while_stderr_is_a_terminal(tmp_path):
+    messages = tmp_path / "out.txt"
+    shown = on_terminal("ok done; note careful; err failed", COLOUR_ALLOWED, messages, "stdout")
+    assert messages.read_text() == "[ok] done\n[note] careful\n"
+    assert "\x1b[31m[error]\x1b[0m failed" in shown
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_errors_in_a_file_hold_no_colour_codes_while_stdout_is_a_terminal(script, tmp_path):
+    # `./deploy.sh --nope 2>err.txt` typed at a terminal.
+    errors = tmp_path / "err.txt"
+    with_terminal(["bash", REPO_ROOT / script, "--nope"], COLOUR_ALLOWED, errors, "stderr")
+    text = errors.read_text()
+    assert "\x1b" not in text
+    assert "[error] Unknown option: --nope" in text
 
 
 def test_die_prints_to_stderr_and_exits_1():

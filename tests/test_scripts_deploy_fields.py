@@ -1,4 +1,4 @@
-"""deploy.sh's field resolution (devkit/sdk_cli.py) agrees with the SDK's own resolver.
+"""deploy.sh's field resolution (devkit/deploy_fields.py) agrees with the SDK's own resolver.
 
 deploy.sh prints where each deploy field comes from and prompts only for what nothing else
 gives, so its resolution must be the one `fivetran deploy` then performs. These tests put
@@ -6,16 +6,25 @@ both through the same flags, environment variables and options files and compare
 and sources, calling the resolver functions of the installed SDK
 (fivetran_connector_sdk_cli/resolution.py) for the reference: an SDK upgrade that changes
 the rules fails here. No Fivetran API call is involved: only fields that resolve without
-one are compared.
+one are compared. The last tests read what deploy.sh reads: the file's output, the one
+place that lists the fields.
 """
 
 import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fivetran_connector_sdk_cli import resolution
 from fivetran_connector_sdk_cli.cli_helpers import PromptMode
 
-from devkit import sdk_cli
+from devkit import deploy_fields
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEPLOY_FIELDS_SCRIPT = REPO_ROOT / "devkit" / "deploy_fields.py"
+RUN_TIMEOUT_S = 60
 
 PROFILES = """
 [default]
@@ -76,7 +85,7 @@ SCENARIOS = {
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     """An empty HOME and a current folder; no FIVETRAN_* variables from the caller."""
-    for name in list(sdk_cli.os.environ):
+    for name in list(os.environ):
         if name.startswith("FIVETRAN_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -121,11 +130,11 @@ def sdk_resolution(flags: dict, profile_name: str | None = None) -> dict:
 
 
 def our_resolution(flags: dict, profile_name: str | None = None) -> dict:
-    """{field: (value, source)} from devkit/sdk_cli.py, as deploy.sh gets it."""
-    found = sdk_cli.find_options_file(flags.get("options_file"))
-    profile = sdk_cli.select_profile(found, profile_name)
+    """{field: (value, source)} from devkit/deploy_fields.py, as deploy.sh gets it."""
+    found = deploy_fields.find_options_file(flags.get("options_file"))
+    profile = deploy_fields.select_profile(found, profile_name)
     as_flags = {f"--{name.replace('_', '-')}": value for name, value in flags.items()}
-    fields = sdk_cli.resolve_deploy_fields(as_flags, profile, profile_name or "default")
+    fields = deploy_fields.resolve_deploy_fields(as_flags, profile, profile_name or "default")
     return {field: (value, source) for field, value, source in fields}
 
 
@@ -167,15 +176,17 @@ def test_options_file_lookup_finds_the_current_folder_before_home(workspace, tmp
     home_file.parent.mkdir(parents=True)
     home_file.write_text(PROFILES)
     (workspace / "options.toml").write_text('[default]\ndestination = "HERE"\n')
-    found = sdk_cli.find_options_file(None)
-    assert found == sdk_cli.OptionsFile(str(workspace / "options.toml"), "./options.toml")
+    found = deploy_fields.find_options_file(None)
+    assert found == deploy_fields.OptionsFile(str(workspace / "options.toml"), "./options.toml")
 
 
 def test_options_file_lookup_falls_back_to_home(workspace, tmp_path):
     home_file = tmp_path / "home" / ".fivetran" / "connector_sdk" / "options.toml"
     home_file.parent.mkdir(parents=True)
     home_file.write_text(PROFILES)
-    assert sdk_cli.find_options_file(None) == sdk_cli.OptionsFile(str(home_file), "home")
+    assert deploy_fields.find_options_file(None) == deploy_fields.OptionsFile(
+        str(home_file), "home"
+    )
 
 
 def test_options_file_variable_wins_over_the_current_folder(workspace, monkeypatch, tmp_path):
@@ -183,12 +194,42 @@ def test_options_file_variable_wins_over_the_current_folder(workspace, monkeypat
     chosen.write_text(PROFILES)
     (workspace / "options.toml").write_text(PROFILES)
     monkeypatch.setenv("FIVETRAN_OPTIONS_FILE", str(chosen))
-    assert sdk_cli.find_options_file(None) == sdk_cli.OptionsFile(
+    assert deploy_fields.find_options_file(None) == deploy_fields.OptionsFile(
         str(chosen), "FIVETRAN_OPTIONS_FILE"
     )
 
 
 def test_missing_options_file_named_by_flag_exits_as_the_sdk_does(workspace):
     with pytest.raises(SystemExit) as stopped:
-        sdk_cli.find_options_file("missing.toml")
+        deploy_fields.find_options_file("missing.toml")
     assert stopped.value.code == 1
+
+
+def run_by_path(workspace: Path, *args: str) -> list:
+    """Run deploy_fields.py as deploy.sh does; the lines it writes, split into their parts."""
+    output = workspace / "fields"
+    subprocess.run(
+        [sys.executable, DEPLOY_FIELDS_SCRIPT, "--output", output, *args],
+        cwd=workspace,
+        timeout=RUN_TIMEOUT_S,
+        check=True,
+    )
+    separator = deploy_fields.FIELD_SEPARATOR
+    return [line.split(separator) for line in output.read_text().splitlines()]
+
+
+def test_output_lists_every_field_in_order_with_its_flag_and_variable(workspace):
+    lines = run_by_path(workspace, "--destination", "FLAG_DEST")
+    fields = [line for line in lines if not line[0].startswith("@")]
+    expected = [
+        (field, flag or "", env_var or "") for field, flag, env_var in deploy_fields.DEPLOY_FIELDS
+    ]
+    assert [(line[0], line[3], line[4]) for line in fields] == expected
+    assert fields[0][:3] == ["destination", "FLAG_DEST", "--destination"]
+
+
+def test_output_names_the_options_file_and_profile_first(workspace):
+    (workspace / "options.toml").write_text(PROFILES)
+    lines = run_by_path(workspace)
+    assert lines[0] == ["@options_file", str(workspace / "options.toml"), "./options.toml"]
+    assert lines[1] == ["@profile", "default", ""]

@@ -1,4 +1,4 @@
-"""debug_and_reset.sh's data-quality summary (devkit/debug_report.py `report`).
+"""debug_and_reset.sh's data-quality summary (devkit/debug_report.py `quality`).
 
 Warehouses are written here with DuckDB in the shape the contract gives the connector's
 tables, so each figure is known in advance: values kept raw in `_hed_invalid_values` are
@@ -67,15 +67,7 @@ def make_warehouse(path: Path, tracked: bool) -> Path:
 
 def report(warehouse: Path) -> str:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "devkit.debug_report",
-            "report",
-            str(warehouse),
-            "hed_records",
-            "5",
-        ],
+        [sys.executable, "-m", "devkit.debug_report", "quality", str(warehouse), "hed_records"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -1,13 +1,17 @@
-"""The probe and the launcher that let debug_and_reset.sh skip SDK lookups that cannot succeed.
+"""The probe, the launcher and the pipreqs shim that let debug_and_reset.sh skip SDK lookups
+that cannot succeed.
 
-devkit/sdk_cli.py answers "can this lookup succeed from here?" for every lookup at once,
+devkit/sdk_lookups.py answers "can this lookup succeed from here?" for every lookup at once,
 bounded in time: a HEAD request that must answer 200, or for telemetry only a TCP connection
 (nothing is sent before the SDK's notice). The script then runs the real `fivetran` CLI with
-only the unreachable version checks switched off. The probes are tried against small servers
-on loopback; the launcher against the real CLI, with https refused as on an offline machine.
+only the unreachable version checks switched off, and puts the pipreqs `--use-local` shim
+first on PATH (the one shim writer: the tests' offline environment uses it too). The probes
+are tried against small servers on loopback; the launcher against the real CLI, with https
+refused as on an offline machine.
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -16,12 +20,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pipreqs
 import pytest
 
-from devkit import sdk_cli
+from devkit import sdk_cli, sdk_lookups
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SDK_CLI = REPO_ROOT / "devkit" / "sdk_cli.py"
+SDK_LOOKUPS = REPO_ROOT / "devkit" / "sdk_lookups.py"
 PROBE_TIMEOUT_S = 0.5
 RUN_TIMEOUT_S = 120
 
@@ -67,30 +72,30 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-HEAD = sdk_cli.PROBE_HEAD
-CONNECT = sdk_cli.PROBE_CONNECT
+HEAD = sdk_lookups.PROBE_HEAD
+CONNECT = sdk_lookups.PROBE_CONNECT
 
 
 def test_lookup_answering_200_is_reachable(server):
-    lookups = {"x": sdk_cli.Lookup(f"{server}/ok", HEAD)}
-    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == []
+    lookups = {"x": sdk_lookups.Lookup(f"{server}/ok", HEAD)}
+    assert sdk_lookups.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == []
 
 
 def test_lookup_answering_404_is_unreachable(server):
-    lookups = {"x": sdk_cli.Lookup(f"{server}/missing", HEAD)}
-    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["x"]
+    lookups = {"x": sdk_lookups.Lookup(f"{server}/missing", HEAD)}
+    assert sdk_lookups.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["x"]
 
 
 @pytest.mark.parametrize("probe", [HEAD, CONNECT])
 def test_refused_lookup_is_unreachable(probe):
-    lookups = {"x": sdk_cli.Lookup(f"http://127.0.0.1:{closed_port()}/", probe)}
-    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["x"]
+    lookups = {"x": sdk_lookups.Lookup(f"http://127.0.0.1:{closed_port()}/", probe)}
+    assert sdk_lookups.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["x"]
 
 
 def test_connect_probe_is_reachable_and_sends_nothing(silent_port_listener):
     listener, port = silent_port_listener
-    lookups = {"x": sdk_cli.Lookup(f"http://127.0.0.1:{port}/webhook", CONNECT)}
-    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == []
+    lookups = {"x": sdk_lookups.Lookup(f"http://127.0.0.1:{port}/webhook", CONNECT)}
+    assert sdk_lookups.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == []
     connection, _ = listener.accept()
     with connection:
         connection.settimeout(PROBE_TIMEOUT_S)
@@ -102,35 +107,35 @@ def test_connect_probe_goes_the_way_urllib_would(monkeypatch, silent_port, no_pr
     # The host listens; the proxy refuses: only the route urllib takes decides.
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setenv("no_proxy", no_proxy)
-    lookups = {"x": sdk_cli.Lookup(f"http://127.0.0.1:{silent_port}/hook", CONNECT)}
-    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == unreachable
+    lookups = {"x": sdk_lookups.Lookup(f"http://127.0.0.1:{silent_port}/hook", CONNECT)}
+    assert sdk_lookups.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == unreachable
 
 
 def test_silent_lookups_are_unreachable_within_the_probe_timeout(silent_port):
     url = f"http://127.0.0.1:{silent_port}/"
-    lookups = {name: sdk_cli.Lookup(url, HEAD) for name in ("a", "b", "c")}
+    lookups = {name: sdk_lookups.Lookup(url, HEAD) for name in ("a", "b", "c")}
     started = time.monotonic()
-    assert sdk_cli.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["a", "b", "c"]
+    assert sdk_lookups.unreachable_lookups(lookups, PROBE_TIMEOUT_S) == ["a", "b", "c"]
     # All at once: three silent servers cost one timeout, not three (the bound is the point).
     assert time.monotonic() - started < 3 * PROBE_TIMEOUT_S
 
 
 def test_sdk_lookups_leave_telemetry_out_when_do_not_track_is_set():
-    assert "telemetry" not in sdk_cli.sdk_lookups({"DO_NOT_TRACK": "1"})
-    assert "telemetry" in sdk_cli.sdk_lookups({})
+    assert "telemetry" not in sdk_lookups.sdk_lookups({"DO_NOT_TRACK": "1"})
+    assert "telemetry" in sdk_lookups.sdk_lookups({})
 
 
 def test_sdk_lookups_use_the_installed_sdks_urls():
     from fivetran_connector_sdk_common import constants
 
-    lookups = sdk_cli.sdk_lookups({})
+    lookups = sdk_lookups.sdk_lookups({})
     assert lookups["sdk-version-check"].url == constants.PYPI_PACKAGE_DETAILS_URL
     assert lookups["telemetry"].url == constants.CONNECTOR_SDK_CLI_TELEMETRY_WEBHOOK_URL
 
 
 @pytest.mark.parametrize(
     ("module", "attribute"),
-    [pair for callers in sdk_cli.VERSION_CHECK_CALLERS.values() for pair in callers],
+    [pair for callers in sdk_lookups.VERSION_CHECK_CALLERS.values() for pair in callers],
 )
 def test_every_version_check_caller_exists_in_the_installed_sdk(module, attribute):
     # A renamed caller would silently stop being skipped: fail here instead.
@@ -151,7 +156,7 @@ def offline_home_env(tmp_path) -> dict:
 
 def run_launcher(project: Path, env: dict, *skip: str) -> subprocess.CompletedProcess:
     skips = [part for name in skip for part in ("--skip", name)]
-    command = [sys.executable, SDK_CLI, "fivetran", *skips, "--", "debug", project]
+    command = [sys.executable, SDK_LOOKUPS, "fivetran", *skips, "--", "debug", project]
     return sdk_cli.run_command(command, project, env, RUN_TIMEOUT_S)
 
 
@@ -197,3 +202,51 @@ def test_launcher_hides_the_repository_from_the_connector(tmp_path, offline_home
     result = run_launcher(project, offline_home_env)
     assert result.returncode == 0, result.stdout
     assert "SYNC SUCCEEDED" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# The pipreqs shim: one writer for the tests' offline environment and debug_and_reset.sh
+
+
+def test_pipreqs_shim_runs_an_interpreter_whose_path_needs_quoting(tmp_path, monkeypatch):
+    # A stand-in interpreter in a folder named with a space, quotes and a `$`: it prints how
+    # it was called, one part a line.
+    odd = tmp_path / 'it\'s "odd" $HOME'
+    odd.mkdir()
+    python = odd / "fake python"
+    python.write_text('#!/bin/sh\nprintf "%s\\n" "$0" "$@"\n')
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    shim_dir = sdk_lookups.write_pipreqs_shim(tmp_path / "shim")
+    result = subprocess.run(
+        [shim_dir / "pipreqs", "--print", "a folder"],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=True,
+    )
+    called = [str(python), "-m", "pipreqs.pipreqs", "--use-local", "--print", "a folder"]
+    assert result.stdout.splitlines() == called
+
+
+def test_shim_command_writes_a_pipreqs_that_runs_this_interpreters_pipreqs(tmp_path):
+    shim_dir = tmp_path / "shim"
+    subprocess.run(
+        [sys.executable, SDK_LOOKUPS, "shim", shim_dir], timeout=RUN_TIMEOUT_S, check=True
+    )
+    result = subprocess.run(
+        [shim_dir / "pipreqs", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == pipreqs.__version__
+
+
+def test_offline_environment_puts_the_same_shim_first_on_path(tmp_path):
+    env = sdk_cli.offline_env(tmp_path / "env")
+    written = sdk_lookups.write_pipreqs_shim(tmp_path / "reference")
+    first = Path(env["PATH"].split(os.pathsep)[0])
+    assert (first / "pipreqs").read_text() == (written / "pipreqs").read_text()
