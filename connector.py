@@ -62,7 +62,7 @@ USER_AGENT = "hed-fivetran-connector/1.1"
 # The API's own page-size default and bounds: anything outside gets HTTP 400.
 DEFAULT_PAGE_SIZE = 100
 MIN_PAGE_SIZE, MAX_PAGE_SIZE = 1, 200
-# Rows between checkpoints: each checkpoint costs ~0.1 s in the SDK core, and the rows
+# Rows between checkpoints: each checkpoint costs 0.05-0.1 s in the SDK core, and the rows
 # after the last one are re-fetched after a crash.
 DEFAULT_CHECKPOINT_INTERVAL = 100
 
@@ -1305,7 +1305,8 @@ def configuration_form():
             "checkpoint_interval",
             "Checkpoint interval",
             description="Rows between checkpoints: an integer of at least 1. Larger is faster; "
-            "a crashed sync re-fetches up to this many rows plus one page.",
+            "a crashed sync re-fetches the rows after its last checkpoint (up to this many "
+            "plus two pages).",
             placeholder=str(DEFAULT_CHECKPOINT_INTERVAL),
         )
     )
