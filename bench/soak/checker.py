@@ -27,6 +27,8 @@ from typing import Any
 
 import duckdb
 
+from hed_simulator import FIELD_KINDS
+
 SCHEMA = "tester"  # where `fivetran debug` writes
 RECORDS_TABLE = "hed_records"
 REJECTED_TABLE = "hed_rejected_records"
@@ -37,28 +39,16 @@ SYNCED_COLUMN, DELETED_COLUMN = "_fivetran_synced", "_fivetran_deleted"
 WAREHOUSE_FILE = Path("files") / "warehouse.db"
 ZONED = "WITH TIME ZONE"  # in a DuckDB type name
 
-# The warehouse contract's declared types (not the connector's constants: the checker must
-# not inherit a mistake from the code it checks).
-STRING_COLUMNS = ("record_id", "student_id", "academic_standing", "major_code", "advisor_id")
-TIMESTAMP_COLUMNS = ("enrollment_date", "last_login_date", "last_updated")
-DOUBLE_COLUMNS = (
-    "current_gpa",
-    "avg_assignment_score",
-    "course_completion_rate",
-    "writing_quality_score",
-    "engagement_score",
-)
-LONG_COLUMNS = (
-    "credit_hours_attempted",
-    "credit_hours_earned",
-    "total_course_views",
-    "assignment_submissions",
-    "discussion_posts",
-    "plagiarism_incidents",
-    "intervention_count",
-)
-BOOLEAN_COLUMNS = ("at_risk_flag",)
-MONEY_COLUMNS = ("financial_aid_amount",)
+# The type family of each API field, from the simulator's own map of the contract (not the
+# connector's constants: the checker must not inherit a mistake from the code it checks).
+KIND_FAMILIES = {
+    "text": "string",
+    "timestamp": "timestamp",
+    "double": "double",
+    "count": "long",
+    "boolean": "boolean",
+    "money": "money",
+}
 CENT = Decimal("0.01")  # DECIMAL(18,2)
 # The API's standard timestamp text (strptime takes its unpadded hour).
 API_TIMESTAMP = "%Y-%m-%d %H:%M:%S"
@@ -73,16 +63,8 @@ BAD_KEY_TYPE = "record_id is not text or an integer"
 
 def column_kind(column: str) -> str:
     """The declared type family of a column; "inferred" for new (undeclared) API fields."""
-    for kind, columns in (
-        ("string", STRING_COLUMNS),
-        ("timestamp", TIMESTAMP_COLUMNS),
-        ("double", DOUBLE_COLUMNS),
-        ("long", LONG_COLUMNS),
-        ("boolean", BOOLEAN_COLUMNS),
-        ("money", MONEY_COLUMNS),
-    ):
-        if column in columns:
-            return kind
+    if column in FIELD_KINDS:
+        return KIND_FAMILIES[FIELD_KINDS[column]]
     return "json" if column == INVALID_COLUMN else "inferred"
 
 

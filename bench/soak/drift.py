@@ -14,17 +14,8 @@ from dataclasses import asdict, dataclass, field
 from bench.soak.checker import KEY, Expected, Verdict, check, expected_of, is_keyable
 from bench.soak.harness import Soak, data_requests
 from bench.soak.results import Phase
-from hed_simulator import RECORD_FIELDS
+from hed_simulator import DRIFT_MODES, RECORD_FIELDS
 
-DRIFT_MODES = (
-    "iso-timestamps",
-    "string-numbers",
-    "string-booleans",
-    "invalid-values",
-    "no-charset",
-    "unkeyed",
-    "new-fields",
-)
 MODE_RATE = 0.5  # one mode: half the records drift, so drifted and clean share every page
 ALL_MODES_RATE = 0.3  # all modes: each picks 30% of records on its own, so they overlap
 DATA_QUALITY = "Data quality:"  # the connector's one warning when anything did not fit
