@@ -436,3 +436,5 @@ if [[ "$INCREMENTAL" == true ]]; then
 else
   ok "Debug and reset completed."
 fi
+# The local flow ends where the real one does: in the StudentSuccess app.
+echo "See the data as advisors will: ./student_success.sh (serves the preview on loopback)"

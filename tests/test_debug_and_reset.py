@@ -223,6 +223,12 @@ def test_local_full_sync_leaves_configuration_json_unchanged(full_sync):
     assert full_sync.configuration_unchanged
 
 
+def test_local_full_sync_ends_by_pointing_at_the_student_success_preview(full_sync):
+    assert full_sync.stdout.rstrip().splitlines()[-1].startswith(
+        "See the data as advisors will: ./student_success.sh"
+    )
+
+
 def test_local_full_sync_reads_table_name_from_schema(full_sync):
     assert "Table (from connector.schema()): hed_records" in full_sync.stdout
 
