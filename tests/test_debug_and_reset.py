@@ -224,8 +224,10 @@ def test_local_full_sync_leaves_configuration_json_unchanged(full_sync):
 
 
 def test_local_full_sync_ends_by_pointing_at_the_student_success_preview(full_sync):
-    assert full_sync.stdout.rstrip().splitlines()[-1].startswith(
-        "See the data as advisors will: ./student_success.sh"
+    assert (
+        full_sync.stdout.rstrip()
+        .splitlines()[-1]
+        .startswith("See the data as advisors will: ./student_success.sh")
     )
 
 
