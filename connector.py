@@ -117,6 +117,7 @@ MONEY_COLUMNS = ("financial_aid_amount",)
 # Money is exact DECIMAL: cents survive sums. 18 digits hold any realistic aid amount.
 MONEY_PRECISION, MONEY_SCALE = 18, 2
 MONEY_LIMIT = 10 ** (MONEY_PRECISION - MONEY_SCALE)  # exclusive bound of what DECIMAL(18,2) holds
+MONEY_TYPE = {"type": "DECIMAL", "precision": MONEY_PRECISION, "scale": MONEY_SCALE}
 CENT = Decimal(1).scaleb(-MONEY_SCALE)
 # Enough digits that rounding any in-range amount to cents is exact.
 MONEY_CONTEXT = Context(prec=2 * MONEY_PRECISION)
@@ -863,19 +864,17 @@ def canonical_json(value) -> str:
     return json.dumps(value)  # ASCII, escapes included: any text hashes
 
 
-def declared_converters() -> dict:
-    """The converter for each declared column."""
-    converters = {}
-    converters.update(dict.fromkeys(STRING_COLUMNS, to_text))
-    converters.update(dict.fromkeys(TIMESTAMP_COLUMNS, to_timestamp))
-    converters.update(dict.fromkeys(DOUBLE_COLUMNS, to_double))
-    converters.update(dict.fromkeys(COUNT_COLUMNS, to_long))
-    converters.update(dict.fromkeys(BOOLEAN_COLUMNS, to_boolean))
-    converters.update(dict.fromkeys(MONEY_COLUMNS, to_money))
-    return converters
-
-
-CONVERTERS = declared_converters()
+# Each group of declared columns: its type in schema() and the converter its values pass
+# through. One table, so a column's type and its conversion can never disagree.
+COLUMN_GROUPS = (
+    (STRING_COLUMNS, "STRING", to_text),
+    (TIMESTAMP_COLUMNS, "NAIVE_DATETIME", to_timestamp),
+    (DOUBLE_COLUMNS, "DOUBLE", to_double),
+    (COUNT_COLUMNS, "LONG", to_long),
+    (BOOLEAN_COLUMNS, "BOOLEAN", to_boolean),
+    (MONEY_COLUMNS, MONEY_TYPE, to_money),
+)
+CONVERTERS = {column: convert for columns, _, convert in COLUMN_GROUPS for column in columns}
 
 
 @dataclass
@@ -1203,14 +1202,7 @@ def sync(configuration: dict, state: dict, clock: WallClock | None = None) -> No
 
 def declared_columns() -> dict:
     """hed_records' column types: one per known field, and the raw values that did not fit."""
-    columns = {}
-    columns.update(dict.fromkeys(STRING_COLUMNS, "STRING"))
-    columns.update(dict.fromkeys(TIMESTAMP_COLUMNS, "NAIVE_DATETIME"))
-    columns.update(dict.fromkeys(DOUBLE_COLUMNS, "DOUBLE"))
-    columns.update(dict.fromkeys(COUNT_COLUMNS, "LONG"))
-    columns.update(dict.fromkeys(BOOLEAN_COLUMNS, "BOOLEAN"))
-    money = {"type": "DECIMAL", "precision": MONEY_PRECISION, "scale": MONEY_SCALE}
-    columns.update(dict.fromkeys(MONEY_COLUMNS, money))
+    columns = {column: kind for columns, kind, _ in COLUMN_GROUPS for column in columns}
     columns[INVALID_VALUES_COLUMN] = "JSON"
     return columns
 
