@@ -7,9 +7,11 @@ builds the warehouse; the figures must match what was planted and what DuckDB ho
 import duckdb
 import pytest
 
+import connector
 from devkit.quality import Quality, read_quality
 from devkit.sdk_cli import make_project, offline_env, run_debug
 from hed_simulator import DEMO_API_KEY, HedSimulator
+from tests.tables import SCHEMA, create_table, table_columns
 
 RECORDS = 300
 
@@ -71,18 +73,27 @@ def test_last_updated_range_and_last_sync_time_come_from_the_table(quality, ware
     assert quality.last_synced.tzinfo is None
 
 
+@pytest.mark.parametrize("table", [connector.TABLE, connector.REJECTED_TABLE])
+def test_tables_built_from_the_schema_match_the_ones_a_sync_creates(warehouse, table):
+    sql = (
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position"
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        synced = dict(con.execute(sql, [SCHEMA, table]).fetchall())
+    assert list(synced.items()) == list(table_columns(table).items())
+
+
 def test_a_warehouse_from_before_invalid_values_were_kept_reports_them_untracked(tmp_path):
     path = tmp_path / "old.db"
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA tester")
-        con.execute("CREATE TABLE tester.hed_records (record_id VARCHAR, student_id VARCHAR)")
-        con.execute("INSERT INTO tester.hed_records VALUES ('r1', 's1'), ('r2', NULL)")
+        create_table(con, connector.TABLE, without=(connector.INVALID_VALUES_COLUMN,))
+        con.execute("INSERT INTO tester.hed_records (record_id, student_id) VALUES ('r1', 's1')")
+        con.execute("INSERT INTO tester.hed_records (record_id, student_id) VALUES ('r2', NULL)")
         quality = read_quality(con)
-    assert (quality.rows, quality.students, quality.nulls) == (
-        2,
-        1,
-        {"record_id": 0, "student_id": 1},
-    )
+    assert (quality.rows, quality.students) == (2, 1)
+    assert (quality.nulls["record_id"], quality.nulls["student_id"]) == (0, 1)
+    assert connector.INVALID_VALUES_COLUMN not in quality.nulls
     assert (quality.invalid, quality.rejected) == (None, None)
     assert quality.last_updated == (None, None)
     assert quality.last_synced is None
