@@ -3,7 +3,7 @@
 #
 # Output: ok, note (stdout), err and die (stderr); each stream is coloured only when it is a
 # terminal and NO_COLOR is unset (BOLD is for headers on stdout). Arguments: need_value,
-# reject_option (both call the script's own usage function). Paths: absolute_path,
+# reject_option (both call the script's own usage function), asks_for_help. Paths: absolute_path,
 # resolve_configuration. Runtime files: RUNTIME_FILES, stage_runtime_files,
 # list_staged_files. Tools: find_sdk_tools. Each script sets REPO before sourcing this file.
 
@@ -49,6 +49,15 @@ reject_option() {
   err "Unknown option: $1"
   usage >&2
   exit 2
+}
+
+# asks_for_help ARGUMENTS...: whether the arguments ask for the help (-h or --help).
+asks_for_help() {
+  local argument
+  for argument in "$@"; do
+    [[ "$argument" != -h && "$argument" != --help ]] || return 0
+  done
+  return 1
 }
 
 # absolute_path PATH BASE: PATH with a leading ~ expanded, made absolute against BASE.
