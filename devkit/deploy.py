@@ -55,6 +55,11 @@ API_KEY_ENV = "FIVETRAN_API_KEY"
 FIVETRAN_CLI_ENV = "HED_FIVETRAN_CLI"
 # How the SDK's output names the connection it deployed.
 CONNECTION_ID = re.compile(r"[Cc]onnection [Ii][Dd]:\s*([A-Za-z0-9_]+)")
+# How to give deploy the production HED key, after the connector's word on the file.
+PRODUCTION_KEY_HINT = """
+  Put the production HED API key in a configuration file kept out of git and pass it
+  with --config PATH or FIVETRAN_CONFIGURATION. configuration.json in the repository
+  holds placeholders only."""
 # A field's source when the user typed it at a prompt here.
 FROM_PROMPT = "prompt"
 # What the dry run says when no options file is found.
@@ -194,34 +199,18 @@ def parse_arguments(argv: list) -> argparse.Namespace:
 
 
 def check_configuration(options: argparse.Namespace) -> configuration.ConfigurationFile:
-    """The configuration file to deploy: it exists, holds a real api_key, and passes the
-    connector's own check."""
+    """The configuration file to deploy: it exists and passes the connector's own check,
+    which refuses an empty api_key and the repository's placeholder."""
     config = configuration.resolve_configuration(options.config)
     if not config.path.is_file():
         raise console.Failure(
             f"No configuration file at {config.path} ({config.describe()}; use --config PATH)."
         )
-    values = configuration.read_configuration(config.path)
-    require_real_api_key(values, config.path)
-    configuration.check_configuration(values, config.path)
+    configuration.check_configuration(
+        configuration.read_configuration(config.path), config.path, PRODUCTION_KEY_HINT
+    )
     console.ok(f"Configuration: {config.path} ({config.describe()})")
     return config
-
-
-def require_real_api_key(values, path: Path) -> None:
-    """A deploy needs the production key: no placeholder, no empty value (a debug run may
-    use the simulator's, so the rule is deploy's own). What is not a string is left to the
-    connector's check."""
-    placeholder = configuration.import_connector().PLACEHOLDER_API_KEY
-    api_key = values.get("api_key", "") if isinstance(values, dict) else None
-    if not isinstance(api_key, str) or api_key.strip() not in ("", placeholder):
-        return
-    raise console.Failure(
-        f"{path} has no real api_key (it is empty or the placeholder {placeholder}).\n"
-        "  Put the production HED API key in a configuration file kept out of git and pass\n"
-        "  it with --config PATH or FIVETRAN_CONFIGURATION. configuration.json in the\n"
-        "  repository holds placeholders only."
-    )
 
 
 # ---------------------------------------------------------------------------------------

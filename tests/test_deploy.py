@@ -261,7 +261,23 @@ def test_rejects_a_connection_name_fivetran_does_not_allow(
 def test_rejects_the_placeholder_api_key(project, env, record_file):
     result = deploy(project, env, "--destination", "D", "--connection", "hed")
     assert result.returncode == 1
-    assert "placeholder YOUR_HED_API_KEY" in result.stderr
+    assert "'api_key' still holds the placeholder" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_refused_api_key_says_where_the_production_key_goes(project, env, record_file):
+    result = deploy(project, env, "--destination", "D", "--connection", "hed")
+    assert "kept out of git and pass it\n  with --config PATH" in result.stderr
+
+
+def test_rejects_an_empty_api_key(project, env, tmp_path, record_file):
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"api_key": " "}))
+    result = deploy(
+        project, env, "--destination", "D", "--connection", "hed", "--config", str(empty)
+    )
+    assert result.returncode == 1
+    assert "'api_key' is required" in result.stderr
     assert stub_calls(record_file) == []
 
 
@@ -356,6 +372,11 @@ def test_help_exits_zero(project, env, record_file):
     assert result.returncode == 0
     assert "--dry-run" in result.stdout
     assert stub_calls(record_file) == []
+
+
+def test_help_names_the_files_it_deploys(project, env):
+    result = deploy(project, env, "--help")
+    assert "Only connector.py and requirements.txt are deployed." in result.stdout
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,7 +475,8 @@ def test_fivetran_configuration_with_the_placeholder_key_is_refused(project, env
     names = {"FIVETRAN_CONFIGURATION": str(project / "configuration.json")}
     result = deploy(project, {**env, **names}, *NAMES)
     assert result.returncode == 1
-    assert "placeholder YOUR_HED_API_KEY" in result.stderr
+    assert f"{project / 'configuration.json'}: " in result.stderr
+    assert "'api_key' still holds the placeholder" in result.stderr
     assert stub_calls(record_file) == []
 
 
