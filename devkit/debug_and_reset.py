@@ -334,8 +334,7 @@ def sync(run: Run) -> None:
     try:
         with simulator:  # started here, stopped when the block ends, however it ends
             console.ok(
-                f"Simulator running at {simulator.url} (PID {os.getpid()}, this script's own "
-                f"process; seed {seed})"
+                f"Simulator running at {simulator.url} (in this script's process, seed {seed})"
             )
             if run.options.incremental:
                 run.within("make changes in the simulator")
@@ -438,8 +437,7 @@ def show_state(_run: Run) -> None:
     debug_report.state(STATE_FILE)
 
 
-# The steps in order, each a title and what it does. An optional step goes into the list
-# `steps_for` returns (after the sync, say): its number and the total follow.
+# The steps in order, each a title and what it does; their numbers follow from the order.
 STEPS = (
     ("check the project", check_project),
     ("confirm", confirm),
@@ -451,15 +449,9 @@ STEPS = (
 )
 
 
-def steps_for(_options: argparse.Namespace) -> list:
-    """The steps this run takes."""
-    return list(STEPS)
-
-
 def run_steps(run: Run) -> None:
-    steps = steps_for(run.options)
-    for number, (title, action) in enumerate(steps, start=1):
-        run.begin(f"{number}/{len(steps)}", title)
+    for number, (title, action) in enumerate(STEPS, start=1):
+        run.begin(f"{number}/{len(STEPS)}", title)
         action(run)
     run.step = ""
     print()
@@ -494,6 +486,9 @@ def main(argv: list | None = None) -> int:
         return report_failed_step(run, failure.exit_code)
     except processes.Stopped as stopped:
         return report_failed_step(run, stopped.exit_code)
+    except OSError as error:  # a file or folder the step needs cannot be made or read
+        console.err(str(error))
+        return report_failed_step(run, 1)
 
 
 def report_failed_step(run: Run | None, exit_code: int) -> int:

@@ -478,6 +478,9 @@ def main(argv: list | None = None) -> int:
         return failure.exit_code
     except processes.Stopped as stopped:
         return stopped.exit_code
+    except OSError as error:  # a file or folder the deploy needs cannot be made or read
+        console.err(str(error))
+        return 1
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import pytest
 
-from devkit.processes import is_running, run_command, supervised, wait_until_gone
+from devkit.processes import is_running, run_command, supervised
 from devkit.sdk_cli import (
     CORE_SETTINGS_FILE,
     CORE_VERSION_CHECK_FIELD,
@@ -55,7 +56,7 @@ COPIED = (
 )
 RUN_TIMEOUT_S = 180
 RECORD_ROW = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\s", re.M)
-SIMULATOR_PID = re.compile(r"Simulator running at \S+ \(PID (\d+)")
+SIMULATOR_URL = re.compile(r"Simulator running at (http://\S+) ")
 # The script's sample: rows shown by --local, or by --show-sample against a real API.
 SAMPLE_ROWS = 5
 # Records of the API that stands in for a real one (a full sync of them takes seconds).
@@ -66,6 +67,8 @@ LONG_SYNC_RECORDS = 50_000
 # Seconds within which the script must exit after a TERM: it stops fivetran debug at once
 # and gives the simulator up to 5 s, far less than the ~60 s the long sync would still run.
 TERM_EXIT_BOUND_S = 10
+# Seconds a stopped simulator's port may take to close (it closes as the script exits).
+SIMULATOR_GONE_S = 5
 
 
 def copy_repo(target: Path) -> Path:
@@ -94,10 +97,25 @@ def section(output: str, step: str) -> str:
     return output[start : following if following != -1 else len(output)]
 
 
-def simulator_pid(output: str) -> int:
-    match = SIMULATOR_PID.search(output)
-    assert match, "the script did not report the simulator's PID"
-    return int(match.group(1))
+def simulator_url(output: str) -> str:
+    match = SIMULATOR_URL.search(output)
+    assert match, "the script did not report the simulator's URL"
+    return match.group(1)
+
+
+def stops_serving(url: str, seconds: float = SIMULATOR_GONE_S) -> bool:
+    """Whether nothing accepts connections at `url` any more, within `seconds`."""
+    parts = urlsplit(url)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((parts.hostname, parts.port), timeout=1):
+                pass
+        except OSError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def processes_in(folder: Path) -> list:
@@ -195,7 +213,7 @@ def test_local_full_sync_prints_next_sync_state(full_sync, workspace):
 
 
 def test_local_full_sync_stops_the_simulator(full_sync, workspace):
-    assert not is_running(simulator_pid(full_sync.stdout))
+    assert stops_serving(simulator_url(full_sync.stdout))
     assert processes_in(workspace["project"]) == []
 
 
@@ -264,7 +282,7 @@ def test_local_incremental_keeps_the_rows_of_the_full_sync(incremental_sync):
 
 
 def test_local_incremental_stops_the_simulator(incremental_sync, workspace):
-    assert not is_running(simulator_pid(incremental_sync.stdout))
+    assert stops_serving(simulator_url(incremental_sync.stdout))
     assert processes_in(workspace["project"]) == []
 
 
@@ -352,7 +370,7 @@ def test_failed_local_sync_stops_the_simulator(project, env, tmp_path):
     config = write_config(tmp_path / "bad.json", page_size="500")
     result = run_script(project, env, "--local", "--yes", "--config", str(config))
     assert result.returncode != 0
-    assert not is_running(simulator_pid(result.stdout))
+    assert stops_serving(simulator_url(result.stdout))
     assert processes_in(project) == []
 
 
@@ -411,7 +429,7 @@ def test_interrupt_stops_the_sync_and_the_simulator(project, env):
     # Ctrl-C reaches the whole foreground process group.
     stopped = signal_mid_sync(project, env, lambda p: os.killpg(p.pid, signal.SIGINT))
     assert stopped.code == 130, stopped.output
-    assert wait_until_gone(simulator_pid(stopped.output), seconds=5)
+    assert stops_serving(simulator_url(stopped.output))
     assert processes_in(project) == []
 
 
@@ -421,7 +439,7 @@ def test_terminate_stops_the_sync_and_the_simulator_at_once(project, env):
     assert stopped.code == 143, stopped.output
     assert stopped.seconds < TERM_EXIT_BOUND_S
     assert "SYNC SUCCEEDED" not in stopped.output
-    assert wait_until_gone(simulator_pid(stopped.output), seconds=5)
+    assert stops_serving(simulator_url(stopped.output))
     assert processes_in(project) == []
 
 
@@ -430,7 +448,7 @@ def test_killed_script_leaves_no_simulator_behind(project, env):
         project, env, lambda p: p.send_signal(signal.SIGKILL), read_rest=False
     )
     assert stopped.code == -signal.SIGKILL
-    assert wait_until_gone(simulator_pid(stopped.output), seconds=10)
+    assert stops_serving(simulator_url(stopped.output))
 
 
 def test_killed_script_leaves_no_sync_behind(project, env):
@@ -446,6 +464,15 @@ def test_killed_script_leaves_no_sync_behind(project, env):
 
     signal_mid_sync(project, env, kill_and_watch, read_rest=False)
     assert kill_and_watch.left == []
+
+
+def test_files_that_is_not_a_folder_fails_the_sync_step_with_the_reason(project, env):
+    (project / "files").write_text("not a folder")
+    result = run_script(project, env, "--local", "--incremental")
+    assert result.returncode == 1
+    assert f"File exists: '{project / 'files'}'" in result.stderr
+    assert "Step 4/7 (fivetran debug) failed (exit 1)." in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_placeholder_key_without_local_fails_with_instructions(project, env):
