@@ -161,6 +161,17 @@ def test_tools_on_path_use_the_python_that_runs_fivetran(tmp_path):
     assert result.stdout.split() == [sys.executable, str(fivetran)]
 
 
+def test_a_python_without_the_sdk_is_passed_over(tmp_path):
+    # The CLI's own interpreter, started without its site-packages, has no SDK to run it.
+    bin_dir = tmp_path / "bin"
+    bare = write_executable(bin_dir / "bare-python", f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    write_executable(bin_dir / "fivetran", f"#!{bare}\n")
+    write_executable(bin_dir / "python3", f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    env = {"VIRTUAL_ENV": "", "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    result = found_tools(tmp_path / "none", env)
+    assert result.stdout.split()[0] == "python3"
+
+
 def test_no_fivetran_on_path_finds_no_tools(tmp_path):
     env = {"VIRTUAL_ENV": "", "PATH": "/usr/bin:/bin"}
     result = found_tools(tmp_path / "none", env)
