@@ -17,6 +17,16 @@ EMPTY_VALUE = "needs a value"
 HELP_COLUMN = 19
 
 
+class HelpFormatter(argparse.RawTextHelpFormatter):
+    """The help as the shell scripts wrote it: "Usage:", "Options:", their own line breaks."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=HELP_COLUMN)
+
+    def add_usage(self, usage, actions, groups, prefix=None) -> None:
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the scripts' way of refusing arguments."""
 
@@ -25,13 +35,12 @@ class ArgumentParser(argparse.ArgumentParser):
             usage=usage,
             description=description,
             epilog=epilog,
-            formatter_class=lambda prog: argparse.RawTextHelpFormatter(
-                prog, max_help_position=HELP_COLUMN
-            ),
+            formatter_class=HelpFormatter,
             allow_abbrev=False,
             exit_on_error=False,
             add_help=False,
         )
+        self._optionals.title = "Options"
         self.add_argument("-h", "--help", action="help", help="Show this help.")
 
     def error(self, message: str):

@@ -110,3 +110,13 @@ def test_debug_refuses_a_count_that_is_not_a_whole_number(option, value):
 def test_deploy_passes_sdk_options_through_in_their_order():
     argv = ["--naming", "source", "--python-version", "3.12", "--profile", "staging"]
     assert deploy_script.parse_arguments(argv).pass_through == argv
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_reads_as_the_shell_scripts_wrote_it(capsys, script):
+    with pytest.raises(SystemExit) as stopped:
+        SCRIPTS[script](["--help"])
+    shown = capsys.readouterr().out
+    assert stopped.value.code == 0
+    assert shown.startswith(f"Usage: ./{script}.sh [options]\n")
+    assert "\nOptions:\n  -h, --help" in shown
