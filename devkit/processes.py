@@ -1,4 +1,4 @@
-"""Starting other programs: the one home for it in the scripts, tests and benchmarks.
+"""Starting other programs: devkit's one helper for it, which the scripts' tests use too.
 
 `run_command` runs a command to its end within a deadline and captures what it printed.
 `supervised` starts a long-running child (a sync, a deploy, a script under test) that is

@@ -1,4 +1,4 @@
-"""devkit/processes.py: the one way the scripts, tests and benchmarks start other programs.
+"""devkit/processes.py: devkit's one way to start other programs.
 
 A supervised child never outlives the block that started it, whatever ends the block; a
 stop is a TERM, then a KILL after a bounded wait; INT, TERM and HUP become an exception
