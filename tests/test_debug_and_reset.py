@@ -40,6 +40,7 @@ from devkit.sdk_cli import (
     operation_counts,
     venv_bin,
 )
+from devkit.terminal import run_on_terminal
 from hed_simulator import DEMO_API_KEY, HedSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -490,6 +491,17 @@ def test_reset_without_yes_and_without_terminal_deletes_nothing(project, env):
     assert result.returncode == 1
     assert "pass --yes" in result.stderr
     assert (project / "files" / "state.json").exists()
+
+
+def test_answering_no_at_the_prompt_deletes_nothing(project, env):
+    (project / "files").mkdir()
+    (project / "files" / "state.json").write_text('{"next_cursor": "kept"}')
+    command = ["bash", project / SCRIPT, "--local"]
+    answer = (b"Do you want to continue? (Y/n) ", b"n")
+    code, screen = run_on_terminal(command, project, env, RUN_TIMEOUT_S, answer=answer)
+    assert code == 1, screen
+    assert "Cancelled: nothing was deleted." in screen
+    assert (project / "files" / "state.json").read_text() == '{"next_cursor": "kept"}'
 
 
 def test_help_exits_zero(project, env):
