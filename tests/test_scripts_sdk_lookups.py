@@ -200,7 +200,8 @@ def test_launcher_hides_the_repository_from_the_connector(tmp_path, offline_home
         f"    assert not found & set({hidden!r}), sys.path\n"
         "connector = Connector(update=update, schema=schema)\n"
     )
-    result = run_launcher(project, offline_home_env)
+    # Both version checks skipped: offline they would only add their ~7 s of retries.
+    result = run_launcher(project, offline_home_env, "sdk-version-check", "core-version-check")
     assert result.returncode == 0, result.stdout
     assert "SYNC SUCCEEDED" in result.stdout
 
