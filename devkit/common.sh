@@ -2,13 +2,12 @@
 # Helpers shared by the repository's shell scripts (sourced, never run on its own).
 #
 # Output: ok, note (stdout), err and die (stderr); each stream is coloured only when it is a
-# terminal and NO_COLOR is unset (BOLD is for headers on stdout). Arguments: need_value,
-# reject_option (both call the script's own usage function). Paths: absolute_path,
-# resolve_configuration. Runtime files: RUNTIME_FILES, stage_runtime_files,
-# list_staged_files. Tools: find_sdk_tools. Each script sets REPO before sourcing this file.
+# terminal and NO_COLOR is unset (BOLD is for headers on stdout), as devkit/console.py does
+# for the scripts' Python. Arguments: need_value, reject_option (both call the script's own
+# usage function), asks_for_help. Paths: absolute_path. Tools: find_sdk_tools.
 
-# Before the first command, so for the whole file: the variables set here (colours, CONFIG,
-# PY, FT, ...) are used by the scripts that source it.
+# Before the first command, so for the whole file: the variables set here (colours, PY, FT)
+# are used by the scripts that source it.
 # shellcheck disable=SC2034
 
 # wants_colour FD: whether output on file descriptor FD is coloured.
@@ -51,6 +50,15 @@ reject_option() {
   exit 2
 }
 
+# asks_for_help ARGUMENTS...: whether the arguments ask for the help (-h or --help).
+asks_for_help() {
+  local argument
+  for argument in "$@"; do
+    [[ "$argument" != -h && "$argument" != --help ]] || return 0
+  done
+  return 1
+}
+
 # absolute_path PATH BASE: PATH with a leading ~ expanded, made absolute against BASE.
 absolute_path() {
   local path="$1" base="$2"
@@ -64,62 +72,17 @@ absolute_path() {
   fi
 }
 
-# resolve_configuration FLAG_VALUE: sets CONFIG (absolute) and CONFIG_SOURCE, in the SDK's
-# order: --config (relative to the current folder, like any shell path), else
-# FIVETRAN_CONFIGURATION (relative to the project folder, as the SDK reads it), else the
-# project's configuration.json.
-resolve_configuration() {
-  local flag_value="$1" env_value="${FIVETRAN_CONFIGURATION:-}"
-  if [[ -n "$flag_value" ]]; then
-    CONFIG="$(absolute_path "$flag_value" "$PWD")"
-    CONFIG_SOURCE="--config"
-  elif [[ -n "$env_value" ]]; then
-    CONFIG="$(absolute_path "$env_value" "$REPO")"
-    CONFIG_SOURCE="FIVETRAN_CONFIGURATION"
-  else
-    CONFIG="$REPO/configuration.json"
-    CONFIG_SOURCE="default"
-  fi
-}
-
-# describe_configuration_source: where CONFIG came from, for messages.
-describe_configuration_source() {
-  case "$CONFIG_SOURCE" in
-    default) echo "the default, configuration.json" ;;
-    *) echo "from $CONFIG_SOURCE" ;;
-  esac
-}
-
-# ---------------------------------------------------------------------------------------
-# Runtime files: what runs in production. deploy.sh ships exactly these, and
-# debug_and_reset.sh debugs exactly these, each from a folder of its own (so tests, the
-# simulator and dev tools never ship, and the SDK's dependency scan never sees their
-# imports). Add any new runtime module here.
-readonly RUNTIME_FILES=(connector.py requirements.txt)
-
-# stage_runtime_files FOLDER: FOLDER (created if missing) holding a copy of each runtime file.
-stage_runtime_files() {
-  local folder="$1" file
-  mkdir -p "$folder"
-  for file in "${RUNTIME_FILES[@]}"; do
-    cp "$REPO/$file" "$folder/$file"
-  done
-}
-
-# list_staged_files FOLDER: the files staged in FOLDER, one a line, indented and sorted (a
-# link, such as the files/ folder debug links back to the repository, is not listed).
-list_staged_files() {
-  (cd "$1" && find . -type f | sed 's|^\./|  |' | sort)
-}
-
 # ---------------------------------------------------------------------------------------
 # Tools: a Python that has the SDK (and so DuckDB and pipreqs), and its fivetran CLI.
 
-# Imports that prove a Python can run the SDK's CLI and read its warehouse.
-readonly SDK_IMPORT_CHECK='import fivetran_connector_sdk, duckdb'
+# Whether a Python has the packages that run the SDK's CLI and read its warehouse: found,
+# not imported (importing them costs a third of a second, on every run of every script).
+readonly SDK_INSTALLED_CHECK='
+import importlib.util, sys
+sys.exit(not all(importlib.util.find_spec(name) for name in ("fivetran_connector_sdk", "duckdb")))'
 
 has_sdk() {
-  "$1" -c "$SDK_IMPORT_CHECK" >/dev/null 2>&1
+  "$1" -c "$SDK_INSTALLED_CHECK" >/dev/null 2>&1
 }
 
 # use_venv FOLDER: PY and FT from a virtualenv. Its bin is appended to PATH (the SDK runs

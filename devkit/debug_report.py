@@ -1,17 +1,15 @@
-"""The Python half of debug_and_reset.sh: configuration checks, simulator changes, reports.
+"""The reports debug_and_reset.sh ends with: sample rows, data quality, operations, state.
 
-Run as `python -m devkit.debug_report COMMAND ARGS...` from the repository root, with the
-interpreter that has the SDK (and so DuckDB). Messages for the user are printed here; a
-non-zero exit means the step failed. The API key is never printed, and a record's values
-only by `sample`, which the script runs only where they may be shown (FERPA).
+Each prints for the user, or raises Failure saying why it cannot. The API key is never
+printed, and a record's values only by `sample`, which the script runs only where they may
+be shown (FERPA). DuckDB is imported only when a warehouse is read.
 """
 
 import json
 import re
-import sys
-import urllib.request
 
-from devkit.quality import INVALID_VALUES_COLUMN, REJECTED_TABLE, read_quality
+from devkit.console import Failure
+from devkit.quality import INVALID_VALUES_COLUMN, REJECTED_TABLE, quoted, read_quality
 from devkit.sdk_cli import operation_counts
 
 # Colour codes the SDK may write into its output; the operation table is read without them.
@@ -26,77 +24,6 @@ SAMPLE_COLUMNS = (
     "at_risk_flag",
     "last_updated",
 )
-
-
-def fail(message):
-    print(message, file=sys.stderr)
-    sys.exit(1)
-
-
-def load_config(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except OSError as error:
-        fail(f"Cannot read the configuration {path}: {error.strerror}.")
-    except ValueError as error:
-        fail(f"The configuration {path} is not valid JSON ({error}).")
-    if not isinstance(config, dict):
-        fail(f"The configuration {path} must be a JSON object.")
-    bad = sorted(key for key, value in config.items() if not isinstance(value, str))
-    if bad:
-        fail(f"In {path}, every value must be a string (in quotes); not: {', '.join(bad)}.")
-    return config
-
-
-def table():
-    import connector
-
-    print(connector.schema({})[0]["table"])
-
-
-def check_config(path, script):
-    """Refuse a configuration the connector would refuse, with how to fix it."""
-    import connector
-
-    try:
-        connector.validate_configuration(load_config(path))
-    except ValueError as error:
-        fail(
-            f"{path}: {error}\n"
-            f"  - Fix it (values are strings), or pass --config PATH to another file, or\n"
-            f"  - run against the local simulator instead: {script} --local"
-        )
-
-
-def local_config(source, target, url):
-    from hed_simulator import DEMO_API_KEY
-
-    config = load_config(source) if source else {}
-    config.update({"api_key": DEMO_API_KEY, "base_url": url})
-    with open(target, "w", encoding="utf-8") as handle:
-        json.dump(config, handle)
-
-
-def changes(url, new, updated):
-    from hed_simulator import DEMO_API_KEY
-
-    request = urllib.request.Request(
-        url + "/_simulator/changes",
-        data=json.dumps({"new": int(new), "updated": int(updated)}).encode(),
-        headers={"x-api-key": DEMO_API_KEY, "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = json.load(response)
-    except (OSError, ValueError) as error:
-        fail(f"The simulator did not make the changes: {error}")
-    print(f"The simulator made {len(body['new'])} new and {len(body['updated'])} updated records.")
-
-
-def quoted(name):
-    return '"' + name.replace('"', '""') + '"'
 
 
 def print_table(columns, rows):
@@ -118,8 +45,8 @@ def print_table(columns, rows):
 
 
 def open_table(database, table_name):
-    """(read-only connection, qualified table name, its columns); fails with a message when
-    the warehouse cannot be read or the sync created no table."""
+    """(read-only connection, qualified table name, its columns); Failure when the warehouse
+    cannot be read or the sync created no table."""
     import duckdb
 
     qualified = f"tester.{quoted(table_name)}"
@@ -131,10 +58,10 @@ def open_table(database, table_name):
             [table_name],
         ).fetchall()
     except duckdb.Error as error:
-        fail(f"Cannot read {database}: {error}")
+        raise Failure(f"Cannot read {database}: {error}") from None
     columns = [name for (name,) in described]
     if not columns:
-        fail(f"{database} has no table {qualified}: the sync loaded nothing.")
+        raise Failure(f"{database} has no table {qualified}: the sync loaded nothing.")
     return con, qualified, columns
 
 
@@ -201,10 +128,13 @@ def print_quality(con, qualified, table_name, columns):
 
 
 def summary(log_path):
+    """The operation counts of the debug run whose output is in `log_path`."""
     with open(log_path, encoding="utf-8", errors="replace") as handle:
         found = operation_counts(ANSI_ESCAPE.sub("", handle.read()))
     if not all(name in found for name in OPERATIONS):
-        fail("The debug output has no operation summary table (did the SDK's format change?).")
+        raise Failure(
+            "The debug output has no operation summary table (did the SDK's format change?)."
+        )
     print("  Operation       | Count")
     print("  ----------------+--------")
     for name in OPERATIONS:
@@ -212,31 +142,12 @@ def summary(log_path):
 
 
 def state(path):
+    """The state the next sync starts from (a cursor: no record's values)."""
     try:
         with open(path, encoding="utf-8") as handle:
             saved = json.load(handle)
     except FileNotFoundError:
-        fail(f"No state was saved ({path} is missing).")
+        raise Failure(f"No state was saved ({path} is missing).") from None
     except ValueError as error:
-        fail(f"{path} is not valid JSON ({error}).")
+        raise Failure(f"{path} is not valid JSON ({error}).") from None
     print(f"Next sync state: {json.dumps(saved)}")
-
-
-COMMANDS = {
-    "table": table,
-    "check-config": check_config,
-    "local-config": local_config,
-    "changes": changes,
-    "sample": sample,
-    "quality": quality,
-    "summary": summary,
-    "state": state,
-}
-
-
-def main():
-    COMMANDS[sys.argv[1]](*sys.argv[2:])
-
-
-if __name__ == "__main__":
-    main()

@@ -2,19 +2,14 @@
 
 The SDK's order (fivetran_connector_sdk_cli/resolution.py) is flag -> environment variable
 -> options-file profile -> SDK default, and the options file is found and read here with
-the SDK's own functions, so deploy.sh can say where each field comes from and ask only for
-what nothing gives. DEPLOY_FIELDS below is the one list of the fields: deploy.sh learns
-their names, flags and variables from this file's output.
-
-deploy.sh runs this file by its path, not with `-m`: it runs in the user's current folder,
-where the SDK looks for ./options.toml, and `-m` would need the repository on sys.path
-there (the rule devkit/sdk_lookups.py keeps for the CLI, whose connector must import only
-what is deployed with it).
+the SDK's own functions, so devkit/deploy.py can say where each field comes from and ask
+only for what nothing gives. DEPLOY_FIELDS below is the one list of the fields, their flags
+and variables. The SDK's options-file lookup starts in the current folder (./options.toml):
+deploy.py runs in the caller's.
 """
 
 import argparse
 import os
-import sys
 from dataclasses import dataclass
 
 # `fivetran deploy`'s fields in the order its resolver logs them, with their flag and
@@ -34,12 +29,10 @@ SDK_DEFAULT_SOURCE = "SDK built-in default"
 NEW_CONNECTIONS_ONLY = "new connections only"
 DEFAULT_AGENT_NOTE = f"the SDK looks up the destination's default agent_id; {NEW_CONNECTIONS_ONLY}"
 NAMING_SUFFIX = "_NAMING"
-# How deploy.sh learns where the options file is: these tell it apart from ~/.fivetran's.
+# Where the options file was found: these tell it apart from ~/.fivetran's.
 OPTIONS_FILE_ENV = "FIVETRAN_OPTIONS_FILE"
 OPTIONS_FILENAME = "options.toml"
 DEFAULT_PROFILE = "default"
-# Splits the parts of a line for deploy.sh: not whitespace, so `read` keeps empty parts.
-FIELD_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True)
@@ -150,54 +143,3 @@ def sdk_default_python() -> str:
     from fivetran_connector_sdk_common.constants import DEFAULT_PYTHON_VERSION
 
     return DEFAULT_PYTHON_VERSION
-
-
-def write_fields(path: str, found: OptionsFile, profile_name: str, fields: list) -> None:
-    """One line per item for deploy.sh, parts split by FIELD_SEPARATOR: `@options_file PATH
-    FOUND_BY`, `@profile NAME`, then `FIELD VALUE SOURCE FLAG ENV_VAR` for every field in
-    DEPLOY_FIELDS' order (VALUE empty when unresolved; FLAG and ENV_VAR empty where the
-    field has none), so deploy.sh keeps no list of its own."""
-    names = {field: (flag, env_var) for field, flag, env_var in DEPLOY_FIELDS}
-    lines = [("@options_file", found.path or "", found.found_by), ("@profile", profile_name, "")]
-    lines += [
-        (field, value or "", source or "", names[field][0] or "", names[field][1] or "")
-        for field, value, source in fields
-    ]
-    for line in lines:
-        if any(FIELD_SEPARATOR in part or "\n" in part or "\r" in part for part in line):
-            sys.exit(f"[error] {line[0]}: a value may not hold a line break.")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.writelines(FIELD_SEPARATOR.join(line) + "\n" for line in lines)
-
-
-def deploy_fields(options: argparse.Namespace) -> int:
-    """Resolve every field, then write the result for deploy.sh."""
-    from fivetran_connector_sdk_common import constants
-
-    constants.EXECUTED_VIA_CLI = True  # the SDK's messages print as `fivetran deploy` prints them
-    flags = {f"--{name.replace('_', '-')}": value for name, value in vars(options).items()}
-    found = find_options_file(options.options_file)
-    profile_name = options.profile or DEFAULT_PROFILE
-    profile = select_profile(found, options.profile)
-    fields = resolve_deploy_fields(flags, profile, profile_name)
-    write_fields(options.output, found, profile_name, fields)
-    return 0
-
-
-def parse_arguments(argv: list) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="deploy_fields.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--output", required=True, help="file to write the fields to")
-    for _field, flag, _env in DEPLOY_FIELDS:
-        if flag:
-            parser.add_argument(flag)
-    parser.add_argument("--profile")
-    parser.add_argument("--options-file")
-    return parser.parse_args(argv)
-
-
-def main(argv: list | None = None) -> int:
-    return deploy_fields(parse_arguments(sys.argv[1:] if argv is None else argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,14 +1,14 @@
 """The Fivetran SDK CLI as this repository's tests and benchmarks run it.
 
-Our machines and CI reach no internet but the package registries, and SDK steps then stall
-every command (measured in ../shared/notes/sdk-3.0-facts.md): the version checks (~7 s,
-skipped when a fresh timestamp exists under $HOME) and pipreqs looking `requests` up online
-(~13.5 s of retries, avoided by `pipreqs --use-local`). Each run here gets its own HOME
-holding those timestamps, and a `pipreqs` shim first on PATH that adds `--use-local` (the
-shim debug_and_reset.sh uses too: devkit/sdk_lookups.py writes both).
+Our machines and CI reach no internet but the package registries, and offline the SDK
+stalls every command on lookups of its own (measured with SDK 3.0.0 on 2 cores): its
+version checks (up to ~7 s a command; skipped for 6 hours when a fresh timestamp exists
+under $HOME) and pipreqs looking `requests` up on PyPI (~13.5 s of retries a debug run;
+`pipreqs --use-local` makes none). Each run here gets its own HOME holding those
+timestamps, and a `pipreqs` shim first on PATH that adds `--use-local` (the shim
+debug_and_reset.sh uses too: devkit/sdk_lookups.py writes it).
 
-Imported as `devkit.sdk_cli` by tests/ and bench/. The scripts' own helpers live beside it:
-devkit/sdk_lookups.py (debug_and_reset.sh) and devkit/deploy_fields.py (deploy.sh).
+Imported as `devkit.sdk_cli` by tests/ and bench/; commands run through devkit/processes.py.
 """
 
 import json
@@ -20,9 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from devkit import REPO_ROOT
+from devkit.processes import run_command
+from devkit.runtime_files import stage_runtime_files
 from devkit.sdk_lookups import write_pipreqs_shim
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["REPO_ROOT", "run_command"]  # imported from here by bench/ and tests/ too
 # Where the SDK looks for the time of its last PyPI version check.
 VERSION_CHECK_FILE = Path(".fivetran") / "connector_sdk" / "_last_version_check"
 # Where the SDK core keeps its settings, the time of its own version check among them.
@@ -79,36 +82,18 @@ def offline_env(workdir: Path, extra: dict | None = None) -> dict:
 
 
 def make_project(folder: Path, configuration: dict, connector_source: Path | None = None) -> Path:
-    """A runnable project folder: connector.py, requirements.txt, configuration.json.
+    """A runnable project folder: the runtime files and configuration.json.
 
     Args:
         folder: created if missing.
         configuration: written as configuration.json (values must be strings).
         connector_source: the connector file to copy; the repository's by default.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    source = connector_source or REPO_ROOT / "connector.py"
-    shutil.copy(source, folder / "connector.py")
-    shutil.copy(REPO_ROOT / "requirements.txt", folder / "requirements.txt")
+    stage_runtime_files(folder)
+    if connector_source is not None:
+        shutil.copy(connector_source, folder / "connector.py")
     (folder / "configuration.json").write_text(json.dumps(configuration))
     return folder
-
-
-def run_command(
-    command: list, cwd: Path, env: dict, timeout: float
-) -> subprocess.CompletedProcess:
-    """Run a command with no input; stdout and stderr captured together, as text."""
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def run_debug(

@@ -1,24 +1,28 @@
-"""The SDK's own internet lookups, and skipping those that cannot succeed from here.
+"""The SDK's own internet lookups, skipping those that cannot succeed from here, and the
+launcher debug_and_reset.sh runs the CLI through.
 
 By itself `fivetran debug` (and `reset`) makes lookups on the internet: the SDK's and its
 core's version checks against PyPI, pipreqs asking PyPI about imports it does not find
-installed, and telemetry. Offline, each one stalls or fails the run (measured in
-../shared/notes/sdk-3.0-facts.md). debug_and_reset.sh asks this file which of them cannot
-succeed from this machine (`lookups`), then skips just those for one run: the version
-checks by running the CLI through `fivetran --skip ...`, pipreqs with the `--use-local`
-shim that `shim DIR` writes (the same shim the tests' offline environment puts on PATH,
-devkit/sdk_cli.py), telemetry with DO_NOT_TRACK. Nothing is written into the user's
-~/.fivetran; where a lookup can succeed, the SDK makes it exactly as it always does.
+installed, and telemetry. Offline, each one stalls or fails the run: a failed version check
+costs up to ~7 s a command, pipreqs ~13.5 s of retries a debug run (SDK 3.0.0). The debug
+script asks `unreachable_lookups` which of them cannot succeed from this machine, then skips
+just those for one run: the version checks by running the CLI through this file's
+`fivetran --skip ...`, pipreqs with the `--use-local` shim `write_pipreqs_shim` writes (the
+same shim the tests' offline environment puts on PATH, devkit/sdk_cli.py), telemetry with
+DO_NOT_TRACK. Nothing is written into the user's ~/.fivetran; where a lookup can succeed,
+the SDK makes it exactly as it always does.
 
-debug_and_reset.sh runs this file by its path, not with `-m`, so the repository never lands
-on the CLI's sys.path: `fivetran` runs in this process and loads the connector, which must
-import only what is deployed with it.
+The launcher (`python devkit/sdk_lookups.py fivetran [--skip NAME]... [--exit-with-parent]
+-- ARGS`) is run by its path, not with `-m`, so the repository never lands on the CLI's
+sys.path: `fivetran` runs in that process and loads the connector, which must import only
+what is deployed with it. `lookups` prints the names of the lookups that cannot succeed.
 """
 
 import argparse
 import importlib
 import os
 import shlex
+import signal
 import socket
 import stat
 import sys
@@ -55,6 +59,8 @@ VERSION_CHECK_CALLERS = {
 }
 # The shim's name: the SDK runs the first `pipreqs` it finds on PATH.
 PIPREQS_SHIM = "pipreqs"
+# How often a launcher started with --exit-with-parent checks that its parent is still there.
+PARENT_CHECK_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,20 @@ def skip_version_checks(names: list) -> None:
                 setattr(module, attribute, skipped_check)
 
 
+def exit_with_parent() -> None:
+    """End this process with a TERM (what the debug script sends a sync it stops) once the
+    process that started it is gone, even killed: a sync it started in a session of its own
+    is then never left running, and never left writing to files/ after it."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_INTERVAL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def run_fivetran(args: list, skip: list) -> int:
     """Run the `fivetran` CLI in this process with `args`, the version checks in `skip` off."""
     script_dir = str(Path(__file__).resolve().parent)
@@ -185,14 +205,17 @@ def run_fivetran(args: list, skip: list) -> int:
 
 
 def parse_arguments(argv: list) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="sdk_lookups.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sdk_lookups.py", description="The SDK's own lookups, and the CLI without them."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("lookups", help="print the SDK lookups that cannot succeed from here")
     fivetran = commands.add_parser("fivetran", help="run the CLI with some version checks off")
     fivetran.add_argument("--skip", action="append", default=[], choices=VERSION_CHECK_CALLERS)
+    fivetran.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when the caller is gone"
+    )
     fivetran.add_argument("args", nargs=argparse.REMAINDER, help="-- then the CLI's arguments")
-    shim = commands.add_parser("shim", help="write the pipreqs --use-local shim into DIR")
-    shim.add_argument("folder", metavar="DIR", type=Path, help="created if missing")
     return parser.parse_args(argv)
 
 
@@ -202,9 +225,8 @@ def main(argv: list | None = None) -> int:
         for name in unreachable_lookups(sdk_lookups(dict(os.environ))):
             print(name)
         return 0
-    if options.command == "shim":
-        write_pipreqs_shim(options.folder)
-        return 0
+    if options.exit_with_parent:
+        exit_with_parent()
     args = options.args[1:] if options.args[:1] == ["--"] else options.args
     return run_fivetran(args, options.skip)
 

@@ -27,9 +27,11 @@ import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import pytest
 
+from devkit.processes import is_running, run_command, supervised
 from devkit.sdk_cli import (
     CORE_SETTINGS_FILE,
     CORE_VERSION_CHECK_FIELD,
@@ -38,6 +40,7 @@ from devkit.sdk_cli import (
     operation_counts,
     venv_bin,
 )
+from devkit.terminal import run_on_terminal
 from hed_simulator import DEMO_API_KEY, HedSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +57,7 @@ COPIED = (
 )
 RUN_TIMEOUT_S = 180
 RECORD_ROW = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\s", re.M)
-SIMULATOR_PID = re.compile(r"Simulator running at \S+ \(PID (\d+)")
+SIMULATOR_URL = re.compile(r"Simulator running at (http://\S+) ")
 # The script's sample: rows shown by --local, or by --show-sample against a real API.
 SAMPLE_ROWS = 5
 # Records of the API that stands in for a real one (a full sync of them takes seconds).
@@ -65,6 +68,8 @@ LONG_SYNC_RECORDS = 50_000
 # Seconds within which the script must exit after a TERM: it stops fivetran debug at once
 # and gives the simulator up to 5 s, far less than the ~60 s the long sync would still run.
 TERM_EXIT_BOUND_S = 10
+# Seconds a stopped simulator's port may take to close (it closes as the script exits).
+SIMULATOR_GONE_S = 5
 
 
 def copy_repo(target: Path) -> Path:
@@ -82,16 +87,8 @@ def copy_repo(target: Path) -> Path:
 def run_script(
     project: Path, env: dict, *args: str, timeout: float = RUN_TIMEOUT_S, script: str = SCRIPT
 ) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(project / script), *args],
-        cwd=project,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    command = ["bash", project / script, *args]
+    return run_command(command, project, env, timeout, merge_stderr=False)
 
 
 def section(output: str, step: str) -> str:
@@ -101,19 +98,25 @@ def section(output: str, step: str) -> str:
     return output[start : following if following != -1 else len(output)]
 
 
-def simulator_pid(output: str) -> int:
-    match = SIMULATOR_PID.search(output)
-    assert match, "the script did not report the simulator's PID"
-    return int(match.group(1))
+def simulator_url(output: str) -> str:
+    match = SIMULATOR_URL.search(output)
+    assert match, "the script did not report the simulator's URL"
+    return match.group(1)
 
 
-def is_running(pid: int) -> bool:
-    """True if `pid` is a live process (a zombie counts as gone)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
+def stops_serving(url: str, seconds: float = SIMULATOR_GONE_S) -> bool:
+    """Whether nothing accepts connections at `url` any more, within `seconds`."""
+    parts = urlsplit(url)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((parts.hostname, parts.port), timeout=1):
+                pass
+        except OSError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def processes_in(folder: Path) -> list:
@@ -211,7 +214,7 @@ def test_local_full_sync_prints_next_sync_state(full_sync, workspace):
 
 
 def test_local_full_sync_stops_the_simulator(full_sync, workspace):
-    assert not is_running(simulator_pid(full_sync.stdout))
+    assert stops_serving(simulator_url(full_sync.stdout))
     assert processes_in(workspace["project"]) == []
 
 
@@ -280,7 +283,7 @@ def test_local_incremental_keeps_the_rows_of_the_full_sync(incremental_sync):
 
 
 def test_local_incremental_stops_the_simulator(incremental_sync, workspace):
-    assert not is_running(simulator_pid(incremental_sync.stdout))
+    assert stops_serving(simulator_url(incremental_sync.stdout))
     assert processes_in(workspace["project"]) == []
 
 
@@ -368,18 +371,8 @@ def test_failed_local_sync_stops_the_simulator(project, env, tmp_path):
     config = write_config(tmp_path / "bad.json", page_size="500")
     result = run_script(project, env, "--local", "--yes", "--config", str(config))
     assert result.returncode != 0
-    assert not is_running(simulator_pid(result.stdout))
+    assert stops_serving(simulator_url(result.stdout))
     assert processes_in(project) == []
-
-
-@pytest.fixture
-def process_groups():
-    """Process groups a test started; whatever is left in them is killed after the test."""
-    groups = []
-    yield groups
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
 
 
 class Stopped(NamedTuple):
@@ -404,30 +397,19 @@ def drain(stream, into: list) -> threading.Thread:
     return thread
 
 
-def signal_mid_sync(project: Path, env: dict, groups: list, send, read_rest: bool = True):
+def signal_mid_sync(project: Path, env: dict, send, read_rest: bool = True) -> Stopped:
     """Start a long --local sync, call send(process) at its first checkpoint; a Stopped.
 
     The output is read on all along and the script is given longer to exit than the whole
     sync takes, so a script that waits for the sync exits late rather than never.
-    read_rest=False when the script dies without stopping its children: they keep the
-    output pipe open, so waiting for its end would wait for them.
+    read_rest=False when the script dies without stopping its children: they may keep the
+    output pipe open, so waiting for its end would wait for them. The script runs in a
+    process group of its own, and whatever is left in it is killed at the end.
     """
-    records = str(LONG_SYNC_RECORDS)
-    process = subprocess.Popen(
-        ["bash", str(project / SCRIPT), "--local", "--yes", "--records", records],
-        cwd=project,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    groups.append(process.pid)
+    command = ["bash", project / SCRIPT, "--local", "--yes", "--records", LONG_SYNC_RECORDS]
     output = ""
     rest: list = []
-    drainer = None
-    try:
+    with supervised(command, project, env, own_session=True, text=True) as process:
         for line in process.stdout:
             output += line
             if "Checkpoint:" in line:
@@ -441,49 +423,57 @@ def signal_mid_sync(project: Path, env: dict, groups: list, send, read_rest: boo
         seconds = time.monotonic() - signalled
         if read_rest:
             drainer.join(RUN_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        if drainer is None:
-            process.stdout.close()
     return Stopped(process.returncode, output + "".join(rest), seconds)
 
 
-def wait_until_gone(pid: int, seconds: float = 5) -> bool:
-    deadline = time.monotonic() + seconds
-    while is_running(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return not is_running(pid)
-
-
-def test_interrupt_stops_the_sync_and_the_simulator(project, env, process_groups):
+def test_interrupt_stops_the_sync_and_the_simulator(project, env):
     # Ctrl-C reaches the whole foreground process group.
-    stopped = signal_mid_sync(
-        project, env, process_groups, lambda p: os.killpg(p.pid, signal.SIGINT)
-    )
+    stopped = signal_mid_sync(project, env, lambda p: os.killpg(p.pid, signal.SIGINT))
     assert stopped.code == 130, stopped.output
-    assert wait_until_gone(simulator_pid(stopped.output))
+    assert stops_serving(simulator_url(stopped.output))
     assert processes_in(project) == []
 
 
-def test_terminate_stops_the_sync_and_the_simulator_at_once(project, env, process_groups):
+def test_terminate_stops_the_sync_and_the_simulator_at_once(project, env):
     # A TERM to the script alone (a CI timeout) must not wait for fivetran debug to finish.
-    stopped = signal_mid_sync(
-        project, env, process_groups, lambda p: p.send_signal(signal.SIGTERM)
-    )
+    stopped = signal_mid_sync(project, env, lambda p: p.send_signal(signal.SIGTERM))
     assert stopped.code == 143, stopped.output
     assert stopped.seconds < TERM_EXIT_BOUND_S
     assert "SYNC SUCCEEDED" not in stopped.output
-    assert wait_until_gone(simulator_pid(stopped.output))
+    assert stops_serving(simulator_url(stopped.output))
     assert processes_in(project) == []
 
 
-def test_killed_script_leaves_no_simulator_behind(project, env, process_groups):
+def test_killed_script_leaves_no_simulator_behind(project, env):
     stopped = signal_mid_sync(
-        project, env, process_groups, lambda p: p.send_signal(signal.SIGKILL), read_rest=False
+        project, env, lambda p: p.send_signal(signal.SIGKILL), read_rest=False
     )
     assert stopped.code == -signal.SIGKILL
-    assert wait_until_gone(simulator_pid(stopped.output), seconds=10)
+    assert stops_serving(simulator_url(stopped.output))
+
+
+def test_killed_script_leaves_no_sync_behind(project, env):
+    # fivetran debug runs in a session of its own, out of reach of the kill: it stops itself.
+    # (It outlives the process group signal_mid_sync kills, so what is checked is its own end.)
+    def kill_and_watch(process):
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=RUN_TIMEOUT_S)
+        deadline = time.monotonic() + TERM_EXIT_BOUND_S
+        while processes_in(project) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        kill_and_watch.left = processes_in(project)
+
+    signal_mid_sync(project, env, kill_and_watch, read_rest=False)
+    assert kill_and_watch.left == []
+
+
+def test_files_that_is_not_a_folder_fails_the_sync_step_with_the_reason(project, env):
+    (project / "files").write_text("not a folder")
+    result = run_script(project, env, "--local", "--incremental")
+    assert result.returncode == 1
+    assert f"File exists: '{project / 'files'}'" in result.stderr
+    assert "Step 4/7 (fivetran debug) failed (exit 1)." in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_placeholder_key_without_local_fails_with_instructions(project, env):
@@ -503,11 +493,40 @@ def test_reset_without_yes_and_without_terminal_deletes_nothing(project, env):
     assert (project / "files" / "state.json").exists()
 
 
+def test_answering_no_at_the_prompt_deletes_nothing(project, env):
+    (project / "files").mkdir()
+    (project / "files" / "state.json").write_text('{"next_cursor": "kept"}')
+    command = ["bash", project / SCRIPT, "--local"]
+    answer = (b"Do you want to continue? (Y/n) ", b"n")
+    code, screen = run_on_terminal(command, project, env, RUN_TIMEOUT_S, answer=answer)
+    assert code == 1, screen
+    assert "Cancelled: nothing was deleted." in screen
+    assert (project / "files" / "state.json").read_text() == '{"next_cursor": "kept"}'
+
+
 def test_help_exits_zero(project, env):
     result = run_script(project, env, "--help")
     assert result.returncode == 0
     assert "--local" in result.stdout
     assert "--incremental" in result.stdout
+
+
+def test_help_works_before_anything_is_installed(project, tmp_path):
+    # A machine with only a system Python, no SDK and no .venv yet: the help shows at once.
+    system_python = shutil.which("python3", path="/usr/bin:/bin")
+    if (
+        system_python is None
+        or run_command(
+            [system_python, "-c", "import fivetran_connector_sdk"], tmp_path, None, RUN_TIMEOUT_S
+        ).returncode
+        == 0
+    ):
+        pytest.skip("needs a system python3 without the Fivetran SDK")
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_COLOR": "1"}
+    result = run_script(project, bare, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--local" in result.stdout
+    assert not (project / ".venv").exists()
 
 
 def test_invalid_configuration_without_local_is_refused_before_any_sync(project, env, tmp_path):
@@ -610,14 +629,15 @@ def offline_run(offline_machine) -> subprocess.CompletedProcess:
 
 def test_offline_machine_cannot_reach_any_sdk_lookup(offline_machine):
     # The premise of the tests below: here, every lookup the SDK makes by itself fails.
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "devkit" / "sdk_lookups.py"), "lookups"],
-        env=offline_machine["env"],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
+    command = [sys.executable, REPO_ROOT / "devkit" / "sdk_lookups.py", "lookups"]
+    result = run_command(
+        command,
+        offline_machine["project"],
+        offline_machine["env"],
+        RUN_TIMEOUT_S,
+        merge_stderr=False,
     )
+    assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "core-version-check",
         "pipreqs",

@@ -14,8 +14,6 @@ sources the dry run shows.
 import base64
 import json
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
@@ -23,6 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from devkit.processes import run_command
+from devkit.terminal import run_on_terminal
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "deploy.sh"
@@ -127,16 +128,8 @@ def env(tmp_path, record_file) -> dict:
 
 
 def deploy(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(project / SCRIPT), *args],
-        cwd=project,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+    command = ["bash", project / SCRIPT, *args]
+    return run_command(command, project, env, RUN_TIMEOUT_S, merge_stderr=False)
 
 
 def stub_calls(record_file: Path) -> list:
@@ -268,7 +261,23 @@ def test_rejects_a_connection_name_fivetran_does_not_allow(
 def test_rejects_the_placeholder_api_key(project, env, record_file):
     result = deploy(project, env, "--destination", "D", "--connection", "hed")
     assert result.returncode == 1
-    assert "placeholder YOUR_HED_API_KEY" in result.stderr
+    assert "'api_key' still holds the placeholder" in result.stderr
+    assert stub_calls(record_file) == []
+
+
+def test_refused_api_key_says_where_the_production_key_goes(project, env, record_file):
+    result = deploy(project, env, "--destination", "D", "--connection", "hed")
+    assert "kept out of git and pass it\n  with --config PATH" in result.stderr
+
+
+def test_rejects_an_empty_api_key(project, env, tmp_path, record_file):
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"api_key": " "}))
+    result = deploy(
+        project, env, "--destination", "D", "--connection", "hed", "--config", str(empty)
+    )
+    assert result.returncode == 1
+    assert "'api_key' is required" in result.stderr
     assert stub_calls(record_file) == []
 
 
@@ -276,7 +285,8 @@ def test_rejects_the_placeholder_api_key(project, env, record_file):
     ("content", "message"),
     [
         ("{not json", "not readable JSON"),
-        ('{"api_key": "k", "page_size": 100}', "every value must be a string"),
+        # The connector's own check, validate_configuration, in its words.
+        ('{"api_key": "k", "page_size": 100}', "'page_size' must be a string"),
         ('["api_key"]', "must be a JSON object"),
     ],
 )
@@ -297,6 +307,13 @@ def test_fails_when_the_fivetran_cli_is_missing(project, env, config, tmp_path, 
     assert result.returncode == 1
     assert "fivetran CLI was not found" in result.stderr
     assert stub_calls(record_file) == []
+
+
+def test_help_works_without_the_fivetran_cli(project, env, tmp_path):
+    no_cli = make_bin(tmp_path / "bin-without-cli", with_fivetran=False)
+    result = deploy(project, {**env, "PATH": f"{no_cli}:{SYSTEM_PATH}"}, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--dry-run" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -332,55 +349,18 @@ def test_rejects_a_key_that_is_not_base64_of_key_and_secret(project, env, config
     assert stub_calls(record_file) == []
 
 
-def run_on_terminal(project: Path, env: dict, *args: str, answer: tuple = ()) -> tuple:
-    """Run deploy.sh with a terminal as stdin, stdout and stderr; (code, screen).
-
-    answer=(prompt, text) types `text` once `prompt` is on screen; nothing else is typed, so
-    a script left waiting for input ends the run after RUN_TIMEOUT_S of silence.
-    """
-    main, secondary = pty.openpty()
-    process = subprocess.Popen(
-        ["bash", str(project / SCRIPT), *args],
-        cwd=project,
-        env=env,
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        start_new_session=True,
-    )
-    os.close(secondary)
-    screen = b""
-    try:
-        while True:
-            ready, _, _ = select.select([main], [], [], RUN_TIMEOUT_S)
-            if not ready:
-                break  # waiting for an answer that never comes
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # the terminal closes when the script exits
-                break
-            if not chunk:
-                break
-            screen += chunk
-            if answer and answer[0] in screen:
-                time.sleep(0.2)  # let `read -s` switch echo off before typing
-                os.write(main, answer[1] + b"\n")
-                answer = ()
-        process.wait(timeout=RUN_TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(main)
-    return process.returncode, screen.decode(errors="replace")
+def on_terminal(project: Path, env: dict, *args: str, answer: tuple = ()) -> tuple:
+    """Run deploy.sh on a terminal; (code, screen). answer=(prompt, text) types `text` once
+    `prompt` is on screen; a script left waiting for input ends after RUN_TIMEOUT_S."""
+    command = ["bash", project / SCRIPT, *args]
+    return run_on_terminal(command, project, env, RUN_TIMEOUT_S, answer=answer)
 
 
 def test_key_prompt_does_not_echo(project, env, config, record_file):
     """On a terminal the key is asked for with echo off: it never appears on screen."""
     env = {key: value for key, value in env.items() if key != "FIVETRAN_API_KEY"}
     typed = (b"not echoed", FIVETRAN_KEY.encode())
-    code, screen = run_on_terminal(
-        project, env, "--account", "A", *full_args(config), answer=typed
-    )
+    code, screen = on_terminal(project, env, "--account", "A", *full_args(config), answer=typed)
     assert code == 0, screen
     assert FIVETRAN_KEY not in screen
     (call,) = stub_calls(record_file)
@@ -392,6 +372,11 @@ def test_help_exits_zero(project, env, record_file):
     assert result.returncode == 0
     assert "--dry-run" in result.stdout
     assert stub_calls(record_file) == []
+
+
+def test_help_names_the_files_it_deploys(project, env):
+    result = deploy(project, env, "--help")
+    assert "Only connector.py and requirements.txt are deployed." in result.stdout
 
 
 # ---------------------------------------------------------------------------------------
@@ -490,7 +475,8 @@ def test_fivetran_configuration_with_the_placeholder_key_is_refused(project, env
     names = {"FIVETRAN_CONFIGURATION": str(project / "configuration.json")}
     result = deploy(project, {**env, **names}, *NAMES)
     assert result.returncode == 1
-    assert "placeholder YOUR_HED_API_KEY" in result.stderr
+    assert f"{project / 'configuration.json'}: " in result.stderr
+    assert "'api_key' still holds the placeholder" in result.stderr
     assert stub_calls(record_file) == []
 
 
@@ -518,7 +504,7 @@ def test_repo_options_file_reaches_the_cli_by_its_absolute_path(project, env, co
 
 def test_repo_options_profile_means_nothing_is_prompted(project, env, config, record_file):
     write_options(project)
-    code, screen = run_on_terminal(project, env, "--config", str(config))
+    code, screen = on_terminal(project, env, "--config", str(config))
     assert code == 0, screen
     assert "destination name" not in screen
     assert "Connection name" not in screen

@@ -1,15 +1,17 @@
-"""devkit/common.sh: the helpers deploy.sh and debug_and_reset.sh share.
+"""devkit/common.sh: the shell helpers of deploy.sh, debug_and_reset.sh and student_success.sh.
 
 Each test sources the file in a fresh bash and runs one helper, as the scripts do.
 """
 
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from devkit.processes import run_command
+from devkit.terminal import run_on_terminal
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMON = REPO_ROOT / "devkit" / "common.sh"
@@ -20,41 +22,21 @@ COLOUR_ALLOWED = {"NO_COLOR": ""}
 
 
 def bash(snippet: str, env: dict | None = None, cwd: Path = REPO_ROOT):
-    """Run `snippet` after sourcing common.sh with REPO set and a usage function defined."""
-    script = f'REPO={str(REPO_ROOT)!r}\nusage() {{ echo "usage text"; }}\nsource {str(COMMON)!r}\n'
-    return subprocess.run(
-        ["bash", "-c", script + snippet],
-        cwd=cwd,
-        env={**os.environ, "NO_COLOR": "", **(env or {})},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
+    """Run `snippet` after sourcing common.sh with a usage function defined."""
+    script = f'usage() {{ echo "usage text"; }}\nsource {str(COMMON)!r}\n'
+    environment = {**os.environ, "NO_COLOR": "", **(env or {})}
+    return run_command(
+        ["bash", "-c", script + snippet], cwd, environment, RUN_TIMEOUT_S, merge_stderr=False
     )
 
 
 def with_terminal(command: list, env: dict, file: Path | None = None, stream: str = "") -> str:
-    """Run `command` with a terminal as stdout and stderr, except `stream` ("stdout" or
-    "stderr") written to `file`; what the terminal showed."""
-    main, secondary = pty.openpty()
-    streams = {"stdout": secondary, "stderr": secondary}
-    with open(file or os.devnull, "wb") as redirected:
-        if stream:
-            streams[stream] = redirected
-        process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env={**os.environ, **env}, stdin=subprocess.DEVNULL, **streams
-        )
-        os.close(secondary)
-        output = b""
-        try:
-            while chunk := os.read(main, 1024):
-                output += chunk
-        except OSError:  # the terminal closes when the process exits
-            pass
-        process.wait(timeout=RUN_TIMEOUT_S)
-    os.close(main)
-    return output.decode()
+    """Run `command` on a terminal, except `stream` ("stdout" or "stderr") written to `file`;
+    what the terminal showed."""
+    environment = {**os.environ, **env}
+    return run_on_terminal(
+        command, REPO_ROOT, environment, RUN_TIMEOUT_S, file=file, stream=stream
+    )[1]
 
 
 def on_terminal(snippet: str, env: dict, file: Path | None = None, stream: str = "") -> str:
@@ -133,40 +115,13 @@ def test_absolute_path(path, expected):
     assert result.stdout.strip() == expected.replace("HOME", "/home/u")
 
 
-def resolved_configuration(flag: str, env: dict, cwd: Path = REPO_ROOT) -> list:
-    variables = {
-        key: value for key, value in os.environ.items() if key != "FIVETRAN_CONFIGURATION"
-    }
-    result = subprocess.run(
-        [
-            "bash",
-            "-c",
-            f"REPO={str(REPO_ROOT)!r}; source {str(COMMON)!r}; resolve_configuration {flag!r};"
-            ' echo "$CONFIG"; echo "$CONFIG_SOURCE"',
-        ],
-        cwd=cwd,
-        env={**variables, **env},
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
-    )
-    return result.stdout.split("\n")[:2]
+@pytest.mark.parametrize("arguments", [["--help"], ["--local", "-h"]])
+def test_asks_for_help_finds_a_help_option(arguments):
+    assert bash(f"asks_for_help {' '.join(arguments)} && echo yes").stdout == "yes\n"
 
 
-def test_configuration_flag_comes_first_relative_to_the_current_folder(tmp_path):
-    env = {"FIVETRAN_CONFIGURATION": "env.json"}
-    found = resolved_configuration("flag.json", env, cwd=tmp_path)
-    assert found == [str(tmp_path / "flag.json"), "--config"]
-
-
-def test_configuration_variable_comes_next_relative_to_the_project_folder(tmp_path):
-    found = resolved_configuration("", {"FIVETRAN_CONFIGURATION": "env.json"}, cwd=tmp_path)
-    assert found == [str(REPO_ROOT / "env.json"), "FIVETRAN_CONFIGURATION"]
-
-
-def test_configuration_defaults_to_the_projects_configuration_json():
-    assert resolved_configuration("", {}) == [str(REPO_ROOT / "configuration.json"), "default"]
+def test_asks_for_help_ignores_other_options():
+    assert bash("asks_for_help --local --helpful || echo no").stdout == "no\n"
 
 
 def write_executable(path: Path, text: str) -> Path:
@@ -204,6 +159,17 @@ def test_tools_on_path_use_the_python_that_runs_fivetran(tmp_path):
     env = {"VIRTUAL_ENV": "", "PATH": f"{bin_dir}:/usr/bin:/bin"}
     result = found_tools(tmp_path / "none", env)
     assert result.stdout.split() == [sys.executable, str(fivetran)]
+
+
+def test_a_python_without_the_sdk_is_passed_over(tmp_path):
+    # The CLI's own interpreter, started without its site-packages, has no SDK to run it.
+    bin_dir = tmp_path / "bin"
+    bare = write_executable(bin_dir / "bare-python", f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    write_executable(bin_dir / "fivetran", f"#!{bare}\n")
+    write_executable(bin_dir / "python3", f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    env = {"VIRTUAL_ENV": "", "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    result = found_tools(tmp_path / "none", env)
+    assert result.stdout.split()[0] == "python3"
 
 
 def test_no_fivetran_on_path_finds_no_tools(tmp_path):

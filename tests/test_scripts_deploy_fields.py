@@ -6,25 +6,17 @@ both through the same flags, environment variables and options files and compare
 and sources, calling the resolver functions of the installed SDK
 (fivetran_connector_sdk_cli/resolution.py) for the reference: an SDK upgrade that changes
 the rules fails here. No Fivetran API call is involved: only fields that resolve without
-one are compared. The last tests read what deploy.sh reads: the file's output, the one
-place that lists the fields.
+one are compared.
 """
 
 import argparse
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from fivetran_connector_sdk_cli import resolution
 from fivetran_connector_sdk_cli.cli_helpers import PromptMode
 
 from devkit import deploy_fields
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEPLOY_FIELDS_SCRIPT = REPO_ROOT / "devkit" / "deploy_fields.py"
-RUN_TIMEOUT_S = 60
 
 PROFILES = """
 [default]
@@ -203,33 +195,3 @@ def test_missing_options_file_named_by_flag_exits_as_the_sdk_does(workspace):
     with pytest.raises(SystemExit) as stopped:
         deploy_fields.find_options_file("missing.toml")
     assert stopped.value.code == 1
-
-
-def run_by_path(workspace: Path, *args: str) -> list:
-    """Run deploy_fields.py as deploy.sh does; the lines it writes, split into their parts."""
-    output = workspace / "fields"
-    subprocess.run(
-        [sys.executable, DEPLOY_FIELDS_SCRIPT, "--output", output, *args],
-        cwd=workspace,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
-    )
-    separator = deploy_fields.FIELD_SEPARATOR
-    return [line.split(separator) for line in output.read_text().splitlines()]
-
-
-def test_output_lists_every_field_in_order_with_its_flag_and_variable(workspace):
-    lines = run_by_path(workspace, "--destination", "FLAG_DEST")
-    fields = [line for line in lines if not line[0].startswith("@")]
-    expected = [
-        (field, flag or "", env_var or "") for field, flag, env_var in deploy_fields.DEPLOY_FIELDS
-    ]
-    assert [(line[0], line[3], line[4]) for line in fields] == expected
-    assert fields[0][:3] == ["destination", "FLAG_DEST", "--destination"]
-
-
-def test_output_names_the_options_file_and_profile_first(workspace):
-    (workspace / "options.toml").write_text(PROFILES)
-    lines = run_by_path(workspace)
-    assert lines[0] == ["@options_file", str(workspace / "options.toml"), "./options.toml"]
-    assert lines[1] == ["@profile", "default", ""]

@@ -8,17 +8,15 @@ One warehouse comes from a real `fivetran debug` sync of the simulator with bad 
 unkeyed items planted, to show the report reads what the connector writes.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from devkit import debug_report
 from devkit.sdk_cli import make_project, offline_env, run_debug
 from hed_simulator import DEMO_API_KEY, HedSimulator
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 RAW_GPA = "gpa-raw-value-7731"
 RAW_DATE = "date-raw-value-4410"
 RUN_TIMEOUT_S = 60
@@ -65,20 +63,20 @@ def make_warehouse(path: Path, tracked: bool) -> Path:
     return path
 
 
-def report(warehouse: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "devkit.debug_report", "quality", str(warehouse), "hed_records"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
-    )
-    return result.stdout
+@pytest.fixture
+def report(capsys):
+    """report(warehouse): what the summary of `warehouse` prints."""
+
+    def printed(warehouse: Path) -> str:
+        capsys.readouterr()
+        debug_report.quality(str(warehouse), "hed_records")
+        return capsys.readouterr().out
+
+    return printed
 
 
 @pytest.fixture
-def tracked_report(tmp_path) -> str:
+def tracked_report(tmp_path, report) -> str:
     return report(make_warehouse(tmp_path / "warehouse.db", tracked=True))
 
 
@@ -103,7 +101,7 @@ def test_report_counts_no_null_for_the_invalid_values_column(tracked_report):
     assert "_hed_invalid_values" not in nulls
 
 
-def test_report_says_none_when_every_value_fit(tmp_path):
+def test_report_says_none_when_every_value_fit(tmp_path, report):
     path = make_warehouse(tmp_path / "warehouse.db", tracked=True)
     con = duckdb.connect(str(path))
     con.execute("UPDATE tester.hed_records SET _hed_invalid_values = NULL")
@@ -114,14 +112,14 @@ def test_report_says_none_when_every_value_fit(tmp_path):
     assert "Rejected records (hed_rejected_records), by reason: none" in text
 
 
-def test_report_of_an_older_warehouse_shows_neither_figure(tmp_path):
+def test_report_of_an_older_warehouse_shows_neither_figure(tmp_path, report):
     text = report(make_warehouse(tmp_path / "warehouse.db", tracked=False))
     assert "Rows:               4" in text
     assert "_hed_invalid_values" not in text
     assert "hed_rejected_records" not in text
 
 
-def test_report_of_a_real_sync_counts_what_the_connector_kept(tmp_path):
+def test_report_of_a_real_sync_counts_what_the_connector_kept(tmp_path, report):
     with HedSimulator(records=50, seed=3) as sim:
         ids = [record["record_id"] for record in sim.records()[:3]]
         sim.corrupt_record(ids[0], set={"current_gpa": RAW_GPA})

@@ -3,17 +3,17 @@ that cannot succeed.
 
 devkit/sdk_lookups.py answers "can this lookup succeed from here?" for every lookup at once,
 bounded in time: a HEAD request that must answer 200, or for telemetry only a TCP connection
-(nothing is sent before the SDK's notice). The script then runs the real `fivetran` CLI with
-only the unreachable version checks switched off, and puts the pipreqs `--use-local` shim
-first on PATH (the one shim writer: the tests' offline environment uses it too). The probes
-are tried against small servers on loopback; the launcher against the real CLI, with https
-refused as on an offline machine.
+(nothing is sent before the SDK's notice). The script then runs the real `fivetran` CLI
+through the launcher with only the unreachable version checks switched off, and puts the
+pipreqs `--use-local` shim first on PATH (the one shim writer: the tests' offline
+environment uses it too). The probes are tried against small servers on loopback; the
+launcher against the real CLI, with https refused as on an offline machine.
 """
 
 import json
 import os
+import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +24,7 @@ import pipreqs
 import pytest
 
 from devkit import sdk_cli, sdk_lookups
+from devkit.processes import run_command, supervised, wait_until_gone
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SDK_LOOKUPS = REPO_ROOT / "devkit" / "sdk_lookups.py"
@@ -154,10 +155,10 @@ def offline_home_env(tmp_path) -> dict:
     return env
 
 
-def run_launcher(project: Path, env: dict, *skip: str) -> subprocess.CompletedProcess:
+def run_launcher(project: Path, env: dict, *skip: str):
     skips = [part for name in skip for part in ("--skip", name)]
     command = [sys.executable, SDK_LOOKUPS, "fivetran", *skips, "--", "debug", project]
-    return sdk_cli.run_command(command, project, env, RUN_TIMEOUT_S)
+    return run_command(command, project, env, RUN_TIMEOUT_S)
 
 
 def test_launcher_runs_the_cli_without_the_skipped_version_checks(
@@ -199,7 +200,8 @@ def test_launcher_hides_the_repository_from_the_connector(tmp_path, offline_home
         f"    assert not found & set({hidden!r}), sys.path\n"
         "connector = Connector(update=update, schema=schema)\n"
     )
-    result = run_launcher(project, offline_home_env)
+    # Both version checks skipped: offline they would only add their ~7 s of retries.
+    result = run_launcher(project, offline_home_env, "sdk-version-check", "core-version-check")
     assert result.returncode == 0, result.stdout
     assert "SYNC SUCCEEDED" in result.stdout
 
@@ -218,29 +220,17 @@ def test_pipreqs_shim_runs_an_interpreter_whose_path_needs_quoting(tmp_path, mon
     python.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(python))
     shim_dir = sdk_lookups.write_pipreqs_shim(tmp_path / "shim")
-    result = subprocess.run(
-        [shim_dir / "pipreqs", "--print", "a folder"],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=True,
+    result = run_command(
+        [shim_dir / "pipreqs", "--print", "a folder"], tmp_path, None, RUN_TIMEOUT_S
     )
     called = [str(python), "-m", "pipreqs.pipreqs", "--use-local", "--print", "a folder"]
     assert result.stdout.splitlines() == called
 
 
-def test_shim_command_writes_a_pipreqs_that_runs_this_interpreters_pipreqs(tmp_path):
-    shim_dir = tmp_path / "shim"
-    subprocess.run(
-        [sys.executable, SDK_LOOKUPS, "shim", shim_dir], timeout=RUN_TIMEOUT_S, check=True
-    )
-    result = subprocess.run(
-        [shim_dir / "pipreqs", "--version"],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+def test_pipreqs_shim_runs_this_interpreters_pipreqs(tmp_path):
+    shim_dir = sdk_lookups.write_pipreqs_shim(tmp_path / "shim")
+    command = [shim_dir / "pipreqs", "--version"]
+    result = run_command(command, tmp_path, None, RUN_TIMEOUT_S, merge_stderr=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == pipreqs.__version__
 
@@ -250,3 +240,30 @@ def test_offline_environment_puts_the_same_shim_first_on_path(tmp_path):
     written = sdk_lookups.write_pipreqs_shim(tmp_path / "reference")
     first = Path(env["PATH"].split(os.pathsep)[0])
     assert (first / "pipreqs").read_text() == (written / "pipreqs").read_text()
+
+
+# ---------------------------------------------------------------------------------------
+# --exit-with-parent: a sync the debug script started never outlives it
+
+
+def test_launcher_with_exit_with_parent_stops_when_its_parent_is_killed(tmp_path, silent_port):
+    # A parent starts the launcher, prints its PID, then waits; killing the parent must end
+    # the launcher. Its sync would run far longer by itself: the API never answers (each
+    # attempt waits for its read timeout, then retries).
+    config = {"api_key": "k", "base_url": f"http://127.0.0.1:{silent_port}"}
+    project = sdk_cli.make_project(tmp_path / "project", config)
+    launcher = [sys.executable, SDK_LOOKUPS, "fivetran", "--exit-with-parent", "--", "debug"]
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen({[*map(str, launcher), str(project)]!r})\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = sdk_cli.offline_env(tmp_path / "env")
+    command = [sys.executable, "-c", parent_code]
+    with supervised(command, project, env, own_session=True, text=True) as parent:
+        launcher_pid = int(parent.stdout.readline())
+        time.sleep(PROBE_TIMEOUT_S)  # the sync is under way
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=RUN_TIMEOUT_S)
+        assert wait_until_gone(launcher_pid, seconds=10)
