@@ -1,7 +1,7 @@
 """debug_and_reset.sh's data-quality summary (devkit/debug_report.py `quality`).
 
-Warehouses are written here with DuckDB in the shape the contract gives the connector's
-tables, so each figure is known in advance: values kept raw in `_hed_invalid_values` are
+Warehouses are written here with DuckDB in the tables connector.schema() declares
+(tests/tables.py), so each figure is known in advance: values kept raw in `_hed_invalid_values` are
 counted by column, rows of `hed_rejected_records` by reason, and a warehouse from before
 either existed shows neither. Counts and column names only: no raw value is ever printed.
 One warehouse comes from a real `fivetran debug` sync of the simulator with bad values and
@@ -13,50 +13,48 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import connector
 from devkit import debug_report
 from devkit.sdk_cli import make_project, offline_env, run_debug
 from hed_simulator import DEMO_API_KEY, HedSimulator
+from tests.tables import create_table
 
 RAW_GPA = "gpa-raw-value-7731"
 RAW_DATE = "date-raw-value-4410"
 RUN_TIMEOUT_S = 60
 
-RECORDS = """
-CREATE TABLE tester.hed_records (
-    record_id VARCHAR PRIMARY KEY, student_id VARCHAR, current_gpa DOUBLE,
-    at_risk_flag BOOLEAN, last_updated TIMESTAMP, {extra}
-    _fivetran_synced TIMESTAMP WITH TIME ZONE, _fivetran_deleted BOOLEAN)
-"""
-REJECTED = """
-CREATE TABLE tester.hed_rejected_records (
-    rejection_id VARCHAR PRIMARY KEY, raw_record JSON, reason VARCHAR,
-    seen_at TIMESTAMP WITH TIME ZONE, source_cursor VARCHAR)
-"""
+RECORD_COLUMNS = ("record_id", "student_id", "current_gpa", "at_risk_flag", "last_updated")
 
 
 def make_warehouse(path: Path, tracked: bool) -> Path:
-    """Four records (two with invalid values when `tracked`) and three rejected items."""
+    """Four records (two with invalid values when `tracked`) and three rejected items; a
+    warehouse from before either existed when not `tracked`."""
     con = duckdb.connect(str(path))
-    con.execute("CREATE SCHEMA tester")
-    con.execute(RECORDS.format(extra="_hed_invalid_values JSON," if tracked else ""))
+    untracked = () if tracked else (connector.INVALID_VALUES_COLUMN,)
+    create_table(con, connector.TABLE, without=untracked)
     invalid = [
         f'{{"current_gpa": "{RAW_GPA}", "enrollment_date": "{RAW_DATE}"}}',
         f'{{"current_gpa": "{RAW_GPA}"}}',
         None,
         None,
     ]
+    columns = RECORD_COLUMNS + (() if untracked else (connector.INVALID_VALUES_COLUMN,))
+    insert = (
+        f"INSERT INTO tester.hed_records ({', '.join(columns)}, _fivetran_synced, "
+        f"_fivetran_deleted) VALUES ({', '.join('?' * len(columns))}, now(), false)"
+    )
     for number, raw in enumerate(invalid):
         values = [f"r{number}", f"s{number % 2}", None if raw else 3.0, number == 0]
         values.append(f"2024-01-0{number + 1} 10:00:00")
         if tracked:
             values.append(raw)
-        marks = ", ".join("?" * len(values))
-        con.execute(f"INSERT INTO tester.hed_records VALUES ({marks}, now(), false)", values)
+        con.execute(insert, values)
     if tracked:
-        con.execute(REJECTED)
+        create_table(con, connector.REJECTED_TABLE)
         for number, reason in enumerate(["missing record_id", "missing record_id", "null"]):
             con.execute(
-                "INSERT INTO tester.hed_rejected_records VALUES (?, ?, ?, now(), NULL)",
+                "INSERT INTO tester.hed_rejected_records "
+                "(rejection_id, raw_record, reason, seen_at) VALUES (?, ?, ?, now())",
                 [f"h{number}", f'{{"raw": "{RAW_GPA}"}}', reason],
             )
     con.close()
