@@ -9,7 +9,8 @@
 
 The four syncs take minutes of wall time but little CPU, so they start together when the
 module starts (threads) and each test waits for its own: the module costs about 4 minutes,
-not 15. Measured durations are printed (`-s`) for the README.
+not 15. Run with `-s` to see the measured durations against the bounds that docs/design.md
+(Retry policy) states.
 """
 
 import threading
