@@ -9,6 +9,7 @@ get one clear sentence instead of a dbt stack of errors; then it runs `dbt build
 generated profiles.yml and prints what was built and tested, from dbt's run_results.json.
 """
 
+import json
 import os
 import sys
 import tempfile
@@ -33,6 +34,8 @@ BUILD_TIMEOUT_S = 1800
 # Exit codes: dbt's own 1 (a model or an error-severity test failed) and 2 (dbt could not
 # run) are kept; a warehouse that cannot be built over is 3, so a caller can tell the two.
 EXIT_NOT_READY = 3
+# dbt's test results, in the order the summary names them.
+TEST_STATUSES = ("pass", "warn", "fail", "error", "skipped")
 
 TIMESTAMP, DECIMAL, NUMBER, BOOLEAN, TEXT, JSON = (
     "a timestamp",
@@ -124,7 +127,7 @@ def shown_path(path: Path) -> str:
 # The warehouse (run inside transform/.venv, which has DuckDB)
 
 
-class NotReady(console.Failure):  # noqa: N818 - a state of the warehouse, reported as it is
+class NotReady(console.Failure):
     """The warehouse cannot be built over; the message says why and what to do."""
 
     def __init__(self, message: str) -> None:
@@ -254,7 +257,7 @@ def run_build(path: Path, full_refresh: bool, workdir: Path) -> int:
     if not results.is_file():
         print(text[-4000:], end="")
         raise console.Failure("dbt could not build the project (its output is above).", 2)
-    report_results(transform.read_run_results(target_path()))
+    report_results(transform.read_run_results(target_path()), read_materializations(), path)
     return status
 
 
@@ -263,23 +266,49 @@ def node_name(result: dict) -> str:
     return result["unique_id"].split(".")[2]
 
 
-def report_results(results: list) -> None:
-    """Each model built (with its materialization) and the tests, warnings and failures."""
+def read_materializations() -> dict:
+    """unique_id -> materialization (view, table, incremental) from dbt's manifest.json."""
+    manifest = target_path() / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    nodes = json.loads(manifest.read_text())["nodes"]
+    return {uid: node["config"].get("materialized", "") for uid, node in nodes.items()}
+
+
+def count_rows(path: Path, models: list) -> dict:
+    """Rows in each model built, read back once dbt has let go of the file."""
+    import duckdb  # transform/.venv only
+
+    counts = {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        for name in models:
+            table = f"{transform.LOCAL_TARGET_SCHEMA}.{name}"
+            counts[name] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return counts
+
+
+def report_results(results: list, materializations: dict, path: Path) -> None:
+    """Each model built (materialization, rows) and the tests: passed, warned, failed."""
     models = [r for r in results if r["unique_id"].startswith("model.")]
     tests = [r for r in results if r["unique_id"].startswith("test.")]
+    built = [node_name(r) for r in models if r["status"] == "success"]
+    rows = count_rows(path, built) if built else {}
     for result in models:
-        relation = result.get("relation_name") or node_name(result)
+        name = node_name(result)
+        kind = materializations.get(result["unique_id"], "model")
+        shown = f"{transform.LOCAL_TARGET_SCHEMA}.{name} ({kind})"
         if result["status"] == "success":
-            console.ok(f"model {relation}: {result['adapter_response'].get('_message', 'OK')}")
+            console.ok(f"built {shown}: {rows[name]:,} rows")
         else:
-            console.err(f"model {relation} {result['status']}: {result.get('message') or ''}")
-    passed = [r for r in tests if r["status"] == "pass"]
+            console.err(f"{shown} {result['status']}: {result.get('message') or ''}")
     for result in tests:
         if result["status"] == "warn":
             console.note(f"test {node_name(result)} warned: {result.get('message') or ''}")
         elif result["status"] != "pass":
             console.err(f"test {node_name(result)} {result['status']}: {result.get('message')}")
-    console.ok(f"{len(passed)} of {len(tests)} tests passed")
+    counts = {status: sum(r["status"] == status for r in tests) for status in TEST_STATUSES}
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    console.ok(f"tested: {len(tests)} tests ({summary or 'none ran'})")
 
 
 # ---------------------------------------------------------------------------------------
