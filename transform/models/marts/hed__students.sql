@@ -24,7 +24,7 @@ with records as (
 
 ),
 
-{% if is_incremental() %}
+{% if hed_is_incremental() %}
 
 changed_records as (
 
