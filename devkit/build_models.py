@@ -196,6 +196,9 @@ def type_problems(types: dict) -> list:
     """What is missing or mistyped, as "table.column is VARCHAR, not a timestamp"."""
     problems = []
     for table, wanted_kinds in REQUIRED_KINDS.items():
+        if table not in types:
+            problems.append(f"{SOURCE_SCHEMA}.{table} is missing")
+            continue
         columns = types[table]
         for column, wanted in wanted_kinds.items():
             if column not in columns:
@@ -210,7 +213,7 @@ def check_warehouse(path: Path) -> None:
     types = read_column_types(path)
     where = shown_path(path)
     missing = [table for table in REQUIRED_KINDS if table not in types]
-    if missing:
+    if RECORDS_TABLE in missing:
         names = " and ".join(f"{SOURCE_SCHEMA}.{table}" for table in missing)
         raise NotReady(
             f"{where} has no table {names}: no sync of this connector has loaded it. "
