@@ -129,7 +129,8 @@ def running_server() -> Iterator[Server]:
             shutil.chown(folder, UNPRIVILEGED_USER)
             shutil.chown(data, UNPRIVILEGED_USER)
         initdb = [POSTGRES_BIN / "initdb", "-D", data, "-U", SUPERUSER, "--auth=trust"]
-        run_checked(as_server_user([*initdb, "--no-locale", "-E", "UTF8"]), INITDB_TIMEOUT_S, folder)
+        initdb += ["--no-locale", "-E", "UTF8"]
+        run_checked(as_server_user(initdb), INITDB_TIMEOUT_S, folder)
         server = Server(LOOPBACK, free_port(), SUPERUSER, DATABASE)
         start = [POSTGRES_BIN / "postgres", "-D", data, "-p", str(server.port)]
         settings = ["-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={data}"]
@@ -138,13 +139,19 @@ def running_server() -> Iterator[Server]:
         with (
             log.open("wb") as output,
             processes.supervised(
-                as_server_user([*start, *settings]), folder, dict(os.environ), stdout=output,
+                as_server_user([*start, *settings]),
+                folder,
+                dict(os.environ),
+                stdout=output,
                 own_session=True,
             ) as process,
         ):
             wait_until_ready(server, process, log)
-            psql(Server(server.host, server.port, SUPERUSER, "postgres"), "-c",
-                 f"CREATE DATABASE {DATABASE}")
+            psql(
+                Server(server.host, server.port, SUPERUSER, "postgres"),
+                "-c",
+                f"CREATE DATABASE {DATABASE}",
+            )
             yield server
     finally:
         shutil.rmtree(folder, ignore_errors=True)

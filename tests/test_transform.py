@@ -104,7 +104,7 @@ def latest_records(database: Path) -> dict:
     )
     students = {}
     for row in sorted(rows, key=lambda row: (row[1], row[2])):
-        latest, count, first, _ = students.get(row[0], (row, 0, row[1], None))
+        _, count, first, _ = students.get(row[0], (row, 0, row[1], None))
         students[row[0]] = (row, count + 1, first, row[1])
     return students
 
@@ -116,7 +116,8 @@ def test_build_models_builds_every_model_and_passes_every_test(built):
     result = built["result"]
     assert result.returncode == 0, result.stdout[-4000:]
     for model in MODELS:
-        assert re.search(rf"\[ok\] built main\.{model} \((view|table|incremental)\)", result.stdout)
+        built_line = rf"\[ok\] built main\.{model} \((view|table|incremental)\)"
+        assert re.search(built_line, result.stdout)
     assert "built main.hed__students (incremental)" in result.stdout
     tests, passed, warned = SUMMARY.search(result.stdout).groups()
     assert int(tests) > 20 and int(passed) == int(tests) and warned is None
@@ -142,7 +143,7 @@ def test_kpi_mart_has_the_four_tiles_over_every_record_with_their_targets(built)
     database = built["database"]
     columns = ("current_gpa", "course_completion_rate", "engagement_score", "at_risk_flag")
     expected = [
-        statistics.fmean(value for (value,) in fetch(database, f"SELECT {c} FROM tester.hed_records"))
+        statistics.fmean(v for (v,) in fetch(database, f"SELECT {c} FROM tester.hed_records"))
         for c in columns
     ]
     (row,) = fetch(
@@ -255,7 +256,8 @@ def test_untyped_warehouse_of_the_lab_connector_asks_for_a_resync(synced, dbt_ve
     assert result.returncode == NOT_READY
     assert "does not have the typed columns the models need" in result.stdout
     assert "hed_records.enrollment_date is VARCHAR, not a timestamp" in result.stdout
-    assert re.search(r"financial_aid_amount is (DOUBLE|FLOAT), not an exact DECIMAL", result.stdout)
+    money = r"financial_aid_amount is (DOUBLE|FLOAT), not an exact DECIMAL"
+    assert re.search(money, result.stdout)
     assert "re-sync with ./debug_and_reset.sh --local --yes" in result.stdout
     assert "Traceback" not in result.stdout
 
