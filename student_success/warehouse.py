@@ -215,7 +215,7 @@ def read_dashboard(path: Path, explorer_page: int = 1) -> Dashboard:
         pages = max(1, math.ceil(figures.rows / EXPLORER_PAGE_ROWS))
         page = min(max(1, explorer_page), pages)
         points = count_aid_vs_gpa(con)
-        marts_note = check_marts(con, figures.last_synced)
+        marts_note = check_marts(con)
         from_marts = marts_note is None
         return Dashboard(
             quality=figures,
@@ -286,7 +286,7 @@ def check_types(types: dict) -> None:
         )
 
 
-def check_marts(con: duckdb.DuckDBPyConnection, last_synced) -> str | None:
+def check_marts(con: duckdb.DuckDBPyConnection) -> str | None:
     """None when the marts exist and were built after the last sync; else the note to show.
 
     A mart older than the last sync would show figures the table no longer has, so then the
@@ -304,10 +304,12 @@ def check_marts(con: duckdb.DuckDBPyConnection, last_synced) -> str | None:
             f"models ({names}) are not built. Run {BUILD_COMMAND} to build them, and the "
             "page shows the figures the models give in production."
         )
-    (built_from,) = con.execute(
-        f"SELECT max(last_synced_at) FROM {MARTS_SCHEMA}.{KPI_MART}"
+    # Compared in SQL: fetching a time-zone timestamp into Python would need pytz.
+    (current,) = con.execute(
+        f"SELECT (SELECT max(last_synced_at) FROM {MARTS_SCHEMA}.{KPI_MART})"
+        f" IS NOT DISTINCT FROM (SELECT max(_fivetran_synced) FROM {RECORDS})"
     ).fetchone()
-    if built_from != last_synced:
+    if not current:
         return (
             "The KPI tiles and the at-risk worklist are computed by this preview: the dbt "
             f"models ({names}) are older than the last sync. Run {BUILD_COMMAND} to "

@@ -21,7 +21,10 @@ from test_student_success import (
     LAB_CONNECTOR,
     RECORDS,
     SEED,
+    expected_kpis,
     latest_at_risk_students,
+    metrics,
+    run_app,
     sync_warehouse,
 )
 
@@ -324,3 +327,52 @@ def test_models_compile_unchanged_for_the_destination_without_a_connection(
     assert "RAW.HED_CONNECTOR.hed_records" in staging.replace('"', "")
     assert ("changed_records" in students) == (mode == "incremental")
     assert all((compiled / "marts" / f"{mart}.sql").is_file() for mart in MARTS)
+
+
+# --- The StudentSuccess preview over the marts ---------------------------------------------
+
+
+def kpi_mart_figures(database: Path) -> list:
+    (row,) = fetch(
+        database,
+        "SELECT avg_gpa, avg_completion_rate, avg_engagement_score, at_risk_share "
+        "FROM main.hed__kpis",
+    )
+    return [float(value) for value in row]
+
+
+def test_preview_shows_the_kpi_and_worklist_marts_when_they_are_built(built):
+    app = run_app(built["database"])
+    assert not app.exception
+    expected = expected_kpis(*kpi_mart_figures(built["database"]))
+    assert {label: metrics(app)[label] for label in expected} == expected
+    worklist = fetch(
+        built["database"],
+        "SELECT student_id FROM main.hed__at_risk_worklist ORDER BY priority_rank",
+    )
+    assert list(app.tabs[1].dataframe[0].value.student_id) == [s for (s,) in worklist]
+    assert any("from the dbt models main.hed__kpis" in c.value for c in app.caption)
+    assert not app.info
+
+
+def test_preview_computes_the_figures_itself_when_the_marts_are_older_than_the_sync(
+    built, tmp_path
+):
+    stale = tmp_path / "stale.db"
+    shutil.copy(built["database"], stale)
+    with duckdb.connect(str(stale)) as con:
+        # What a later sync does to the rows it writes: the marts now lag behind.
+        con.execute(
+            "UPDATE tester.hed_records SET _fivetran_synced = _fivetran_synced + INTERVAL 1 HOUR"
+            ", current_gpa = 0.0 WHERE record_id = (SELECT min(record_id) FROM tester.hed_records)"
+        )
+    app = run_app(stale)
+    assert not app.exception
+    assert [info.value for info in app.info] == [
+        "The KPI tiles and the at-risk worklist are computed by this preview: the dbt models "
+        "(main.hed__kpis, main.hed__at_risk_worklist) are older than the last sync. Run "
+        "./build_models.sh to rebuild them."
+    ]
+    gpas = [gpa for (gpa,) in fetch(stale, "SELECT current_gpa FROM tester.hed_records")]
+    assert metrics(app)["Average GPA"][0] == f"{statistics.fmean(gpas):.2f}"
+    assert statistics.fmean(gpas) != kpi_mart_figures(stale)[0]
