@@ -274,8 +274,9 @@ def test_kpi_tiles_show_the_values_of_the_dbt_kpi_mart(browser, built_database, 
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.goto(url)
+        for title in CHART_TITLES:
+            data_marks(page, title).first.wait_for()  # the whole page has drawn
         source = page.get_by_text("KPI tiles and the at-risk worklist: from the dbt models")
-        source.wait_for()
         expected = expected_kpis(*(float(value) for value in figures))
         shown = visible_metrics(page)
         assert {label: shown.get(label) for label in expected} == expected
