@@ -228,6 +228,56 @@ def test_incremental_build_after_a_sync_of_updates_equals_a_full_rebuild(dbt_ven
     assert moved > 0  # some updates made an old record a student's latest
 
 
+def spoiled_copy(database: Path, target: Path, statement: str) -> Path:
+    shutil.copy(database, target)
+    with duckdb.connect(str(target)) as con:
+        con.execute(statement)
+    return target
+
+
+def test_an_out_of_range_gpa_warns_and_the_build_still_succeeds(synced, dbt_venv, tmp_path):
+    database = spoiled_copy(
+        synced["database"],
+        tmp_path / "warehouse.db",
+        "UPDATE tester.hed_records SET current_gpa = 4.5 "
+        "WHERE record_id = (SELECT min(record_id) FROM tester.hed_records)",
+    )
+    result = build_models(database, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert re.search(
+        r"\[note\] test source_value_between_hed_hed_records_current_gpa\S* warned", result.stdout
+    )
+    assert SUMMARY.search(result.stdout).group(3) == "1"
+
+
+def test_a_failing_key_test_fails_the_build_with_exit_1_and_names_it(synced, dbt_venv, tmp_path):
+    database = spoiled_copy(
+        synced["database"],
+        tmp_path / "warehouse.db",
+        "UPDATE tester.hed_records SET _fivetran_synced = NULL "
+        "WHERE record_id = (SELECT min(record_id) FROM tester.hed_records)",
+    )
+    result = build_models(database, tmp_path)
+    assert result.returncode == 1, result.stdout[-4000:]
+    assert "test source_not_null_hed_hed_records__fivetran_synced fail" in result.stdout
+    assert "dbt build failed (exit 1)" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def test_the_dbt_venv_is_reinstalled_only_when_its_requirements_change(tmp_path):
+    venv_dir, requirements = tmp_path / "venv", tmp_path / "requirements.txt"
+    requirements.write_text("dbt-core==1.11.16\n")
+    (venv_dir / "bin").mkdir(parents=True)
+    (venv_dir / "bin" / "dbt").write_text("")
+    assert not transform.is_current(venv_dir, requirements)  # no stamp: never installed
+    stamp = venv_dir / transform.STAMP_NAME
+    stamp.write_text(transform.requirements_sha256(requirements) + "\n")
+    assert transform.is_current(venv_dir, requirements)
+    assert not transform.ensure_venv(venv_dir, requirements)  # current: nothing to do
+    requirements.write_text("dbt-core==1.11.15\n")
+    assert not transform.is_current(venv_dir, requirements)
+
+
 # --- Warehouses it cannot build over -----------------------------------------------------
 
 
