@@ -296,22 +296,31 @@ def report_results(results: list, materializations: dict, path: Path) -> None:
     tests = [r for r in results if r["unique_id"].startswith("test.")]
     built = [node_name(r) for r in models if r["status"] == "success"]
     rows = count_rows(path, built) if built else {}
+    skipped = []
     for result in models:
         name = node_name(result)
         kind = materializations.get(result["unique_id"], "model")
         shown = f"{transform.LOCAL_TARGET_SCHEMA}.{name} ({kind})"
         if result["status"] == "success":
             console.ok(f"built {shown}: {rows[name]:,} rows")
+        elif result["status"] == "skipped":
+            skipped.append(name)
         else:
             console.err(f"{shown} {result['status']}: {result.get('message') or ''}")
+    if skipped:
+        console.note(
+            "not built, as something they depend on failed (they keep what the last build "
+            f"made): {', '.join(skipped)}"
+        )
     for result in tests:
         if result["status"] == "warn":
             console.note(f"test {node_name(result)} warned: {result.get('message') or ''}")
-        elif result["status"] != "pass":
+        elif result["status"] not in ("pass", "skipped"):
             console.err(f"test {node_name(result)} {result['status']}: {result.get('message')}")
     counts = {status: sum(r["status"] == status for r in tests) for status in TEST_STATUSES}
     summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
-    console.ok(f"tested: {len(tests)} tests ({summary or 'none ran'})")
+    line = f"tested: {len(tests)} tests ({summary or 'none ran'})"
+    (console.err if counts["fail"] or counts["error"] else console.ok)(line)
 
 
 # ---------------------------------------------------------------------------------------
