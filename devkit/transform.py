@@ -148,9 +148,10 @@ def dbt_env(extra: dict | None = None) -> dict:
 
 
 def dbt_command(command: str, profiles_dir: Path, *args, work_dir: Path | None = None) -> list:
-    """A dbt command line over transform/; target/ and logs/ go to `work_dir` when given, so
-    builds of different warehouses never share a partial-parse cache."""
-    line = [dbt_executable(), command, "--project-dir", PROJECT_DIR]
+    """A dbt command line over transform/ ("build", or "source freshness"); target/ and
+    logs/ go to `work_dir` when given, so builds of different warehouses never share a
+    partial-parse cache."""
+    line = [dbt_executable(), *command.split(), "--project-dir", PROJECT_DIR]
     line += ["--profiles-dir", profiles_dir]
     if work_dir is not None:
         line += ["--target-path", work_dir / "target", "--log-path", work_dir / "logs"]

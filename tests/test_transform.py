@@ -264,6 +264,27 @@ def test_a_failing_key_test_fails_the_build_with_exit_1_and_names_it(synced, dbt
     assert "Traceback" not in result.stdout
 
 
+def source_freshness(database: Path, workdir: Path):
+    profiles = transform.write_profiles(workdir, transform.duckdb_profile(database))
+    return transform.run_dbt("source freshness", profiles, work_dir=workdir)
+
+
+def test_source_freshness_passes_after_a_sync_and_errors_two_days_later(
+    synced, dbt_venv, tmp_path
+):
+    fresh = source_freshness(synced["database"], tmp_path / "fresh")
+    assert fresh.returncode == 0, fresh.stdout[-3000:]
+    assert "PASS freshness of hed.hed_records" in fresh.stdout
+    stale = spoiled_copy(
+        synced["database"],
+        tmp_path / "stale.db",
+        "UPDATE tester.hed_records SET _fivetran_synced = _fivetran_synced - INTERVAL 49 HOUR",
+    )
+    late = source_freshness(stale, tmp_path / "late")
+    assert late.returncode == 1
+    assert "ERROR STALE freshness of hed.hed_records" in late.stdout
+
+
 def test_the_dbt_venv_is_reinstalled_only_when_its_requirements_change(tmp_path):
     venv_dir, requirements = tmp_path / "venv", tmp_path / "requirements.txt"
     requirements.write_text("dbt-core==1.11.16\n")
