@@ -11,6 +11,7 @@ generated profiles.yml and prints what was built and tested, from dbt's run_resu
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -253,7 +254,13 @@ def run_build(path: Path, full_refresh: bool, workdir: Path) -> int:
             command, transform.PROJECT_DIR, transform.dbt_env(), stdout=copy, own_session=True
         ) as process,
     ):
-        status = process.wait(BUILD_TIMEOUT_S)
+        try:
+            status = process.wait(BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise console.Failure(
+                f"dbt build ran for more than {BUILD_TIMEOUT_S} s and was stopped; its log: "
+                "transform/logs/dbt.log"
+            ) from None
     text = output.read_text(errors="replace")
     if LOCK_ERROR_TEXT in text:
         raise NotReady(locked_message(shown_path(path)))
