@@ -9,6 +9,7 @@ The real Postgres build is in tests/test_transform_postgres.py (slow).
 import os
 import re
 import shutil
+import signal
 import statistics
 import threading
 import time
@@ -29,7 +30,7 @@ from test_student_success import (
 )
 
 from devkit import transform
-from devkit.processes import run_command
+from devkit.processes import run_command, supervised, wait_until_gone
 from devkit.sdk_cli import make_project, offline_env, run_debug
 from hed_simulator import DEMO_API_KEY, HedSimulator
 
@@ -48,6 +49,7 @@ SLOW_PAGE_MS = 1000  # slow pages, so that a sync holds the warehouse's lock for
 WAIT_FOR_SYNC_S = 60
 RETENTION_WINDOW = timedelta(days=30)  # dbt_project.yml's hed_retention_window_days
 AVERAGE_DIGITS = 9  # far below what any figure is shown to, far above float noise
+STOP_WAIT_S = 20  # the script stops dbt within STOP_GRACE_S; this only stops a hung one
 NOT_READY = 3  # build_models.sh's exit code for a warehouse it cannot build over
 SUMMARY = re.compile(r"tested: (\d+) tests \((\d+) pass(?:, (\d+) warn)?\)")
 
@@ -355,6 +357,47 @@ def test_warehouse_locked_by_a_running_sync_says_to_wait(dbt_venv, tmp_path):
     assert during.returncode == NOT_READY, during.stdout[-3000:]
     assert "is locked by a running sync" in during.stdout
     assert "Traceback" not in during.stdout
+
+
+def test_sigterm_stops_dbt_too_and_exits_143(built, tmp_path):
+    env = dict(os.environ, DBT_TARGET_PATH=str(tmp_path / "target"))
+    command = [SCRIPT, "--db", built["database"], "--full-refresh"]
+    with supervised(command, REPO_ROOT, env, text=True) as process:
+        for line in process.stdout:
+            if "dbt build over" in line:
+                break
+        dbt = dbt_children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(STOP_WAIT_S) == 143
+    assert dbt, "dbt was running when TERM was sent"
+    assert all(wait_until_gone(pid, STOP_WAIT_S) for pid, _ in dbt)
+
+
+def dbt_children(pid: int) -> list:
+    """The dbt processes `pid` started, once there is one (it starts just after the line)."""
+    deadline = time.monotonic() + STOP_WAIT_S
+    while time.monotonic() < deadline:
+        found = [child for child in children_of(pid) if "bin/dbt" in child[1]]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def children_of(pid: int) -> list:
+    """(pid, command line) of the processes whose parent is `pid`, from Linux's /proc."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+            if fields.get("PPid") == str(pid):
+                cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                found.append((int(status.parent.name), cmdline.decode(errors="replace")))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
 
 
 def test_help_needs_no_install_and_an_unknown_option_exits_2(tmp_path):
