@@ -131,6 +131,14 @@ def show_header(path: Path, dashboard: warehouse.Dashboard) -> None:
         f"{format_sync_time(figures.last_synced)}. The Snowflake app's AI Insights tab "
         "(Cortex) has no local equivalent."
     )
+    if dashboard.marts_note:
+        st.info(dashboard.marts_note, icon=":material/info:")
+    else:
+        st.caption(
+            "KPI tiles and the at-risk worklist: from the dbt models "
+            f"{warehouse.MARTS_SCHEMA}.{warehouse.KPI_MART} and "
+            f"{warehouse.MARTS_SCHEMA}.{warehouse.WORKLIST_MART} ({warehouse.BUILD_COMMAND})."
+        )
 
 
 def show_kpis(kpis: warehouse.Kpis) -> None:

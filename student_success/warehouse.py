@@ -6,6 +6,11 @@ the file's write lock, and a connection held across reruns would make the next s
 Figures are computed by DuckDB over the typed columns the connector declares (real
 timestamps, so "by enrollment month" groups months, not strings). The data-quality figures
 come from devkit.quality, shared with debug_and_reset.sh's report so the two never disagree.
+
+The KPI tiles and the at-risk worklist come from the dbt marts (transform/, built into schema
+main by ./build_models.sh) when they are there and as new as the last sync, so the preview
+shows the very figures the models give in production; otherwise they are computed here, by
+the same definitions, and the page says how to build the marts.
 """
 
 import contextlib
@@ -43,6 +48,12 @@ SAMPLE_SEED = 42
 EXPLORER_PAGE_ROWS = 25
 # Best standing first; a standing the API adds later is drawn after these.
 STANDING_ORDER = ("Dean's List", "Good Standing", "Academic Warning", "Academic Probation")
+# The dbt marts the tiles and the worklist are read from, where ./build_models.sh builds them.
+BUILD_COMMAND = "./build_models.sh"
+MARTS_SCHEMA = "main"
+KPI_MART = "hed__kpis"
+WORKLIST_MART = "hed__at_risk_worklist"
+MARTS = (KPI_MART, WORKLIST_MART)
 # DuckDB's IOException text when another process (a running sync) holds the write lock.
 LOCK_ERROR_TEXT = "Could not set lock"
 
@@ -137,6 +148,9 @@ class Dashboard:
     explorer_page: int  # the page read, clamped to the pages there are
     explorer_pages: int
     explorer_rows: pd.DataFrame
+    # None when the tiles and the worklist were read from the dbt marts; else why not, and
+    # what to run.
+    marts_note: str | None = None
 
 
 def shown_path(path: Path) -> str:
@@ -201,10 +215,12 @@ def read_dashboard(path: Path, explorer_page: int = 1) -> Dashboard:
         pages = max(1, math.ceil(figures.rows / EXPLORER_PAGE_ROWS))
         page = min(max(1, explorer_page), pages)
         points = count_aid_vs_gpa(con)
+        marts_note = check_marts(con)
+        from_marts = marts_note is None
         return Dashboard(
             quality=figures,
             column_types=types,
-            kpis=read_kpis(con),
+            kpis=read_kpis_mart(con) if from_marts else read_kpis(con),
             gpa_histogram=read_gpa_histogram(con),
             engagement_by_standing=read_engagement_by_standing(con),
             completion_by_month=read_completion_by_month(con),
@@ -213,12 +229,13 @@ def read_dashboard(path: Path, explorer_page: int = 1) -> Dashboard:
             aid_vs_gpa_total=points,
             gpa_by_major=read_gpa_by_major(con),
             summary=read_summary(con, types),
-            worklist=read_worklist(con),
+            worklist=read_worklist_mart(con) if from_marts else read_worklist(con),
             advisors=distinct_values(con, "advisor_id"),
             majors=distinct_values(con, "major_code"),
             explorer_page=page,
             explorer_pages=pages,
             explorer_rows=read_explorer_page(con, types, page),
+            marts_note=marts_note,
         )
 
 
@@ -267,6 +284,57 @@ def check_types(types: dict) -> None:
             + "; ".join(problems)
             + f"). It was probably written by an older connector: re-sync with {SYNC_COMMAND}",
         )
+
+
+def check_marts(con: duckdb.DuckDBPyConnection) -> str | None:
+    """None when the marts exist and were built after the last sync; else the note to show.
+
+    A mart older than the last sync would show figures the table no longer has, so then the
+    page computes them itself rather than show stale ones.
+    """
+    names = ", ".join(f"{MARTS_SCHEMA}.{name}" for name in MARTS)
+    present = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name IN (SELECT unnest(?::VARCHAR[]))",
+        [MARTS_SCHEMA, list(MARTS)],
+    ).fetchone()[0]
+    if present < len(MARTS):
+        return (
+            "The KPI tiles and the at-risk worklist are computed by this preview: the dbt "
+            f"models ({names}) are not built. Run {BUILD_COMMAND} to build them, and the "
+            "page shows the figures the models give in production."
+        )
+    # Compared in SQL: fetching a time-zone timestamp into Python would need pytz.
+    (current,) = con.execute(
+        f"SELECT (SELECT max(last_synced_at) FROM {MARTS_SCHEMA}.{KPI_MART})"
+        f" IS NOT DISTINCT FROM (SELECT max(_fivetran_synced) FROM {RECORDS})"
+    ).fetchone()
+    if not current:
+        return (
+            "The KPI tiles and the at-risk worklist are computed by this preview: the dbt "
+            f"models ({names}) are older than the last sync. Run {BUILD_COMMAND} to "
+            "rebuild them."
+        )
+    return None
+
+
+def read_kpis_mart(con: duckdb.DuckDBPyConnection) -> Kpis:
+    """The tiles as the dbt model hed__kpis computed them."""
+    row = con.execute(
+        "SELECT avg_gpa, avg_completion_rate, avg_engagement_score, at_risk_share"
+        f" FROM {MARTS_SCHEMA}.{KPI_MART}"
+    ).fetchone()
+    return Kpis(*(None if value is None else float(value) for value in row))
+
+
+def read_worklist_mart(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The worklist of the dbt model, its columns named as the page shows them."""
+    return con.execute(
+        "SELECT student_id, major_code, advisor_id, academic_standing, current_gpa,"
+        " engagement_score, intervention_count, last_login_at AS last_login_date,"
+        " last_updated_at AS last_updated"
+        f" FROM {MARTS_SCHEMA}.{WORKLIST_MART} ORDER BY priority_rank"
+    ).df()
 
 
 def read_kpis(con: duckdb.DuckDBPyConnection) -> Kpis:

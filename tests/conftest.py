@@ -41,3 +41,13 @@ def make_simulator() -> Iterator[Callable[..., HedSimulator]]:
     yield make
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture(scope="session")
+def dbt_venv() -> Path:
+    """transform/.venv with dbt and its adapters, created once per session when missing or
+    out of date (minutes from scratch): every dbt test shares it."""
+    from devkit import transform
+
+    transform.ensure_venv()
+    return transform.VENV_DIR

@@ -7,6 +7,7 @@ chart, the worklist rows and the data-quality figures. The browser is Debian's C
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from test_student_success import (
     latest_at_risk_students,
     sync_warehouse,
 )
+from test_transform import build_models
 
 from hed_simulator import HedSimulator
 
@@ -116,6 +118,17 @@ def server(database, tmp_path_factory):
     yield {"url": url, "process": process}
     if process.poll() is None:
         stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def built_database(database, dbt_venv, tmp_path_factory) -> Path:
+    """A copy of the synced warehouse with the dbt models built by ./build_models.sh."""
+    workdir = tmp_path_factory.mktemp("student-success-marts")
+    built = workdir / "warehouse.db"
+    shutil.copy(database, built)
+    result = build_models(built, workdir)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return built
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +254,33 @@ def test_missing_warehouse_is_explained_in_the_browser_and_sigterm_stops_the_app
     finally:
         status = stop_server(process)
     assert status == 0
+
+
+def test_without_the_marts_the_page_says_to_run_build_models(page):
+    open_tab(page, "Metrics")
+    note = page.get_by_text("the dbt models (main.hed__kpis, main.hed__at_risk_worklist) are not")
+    assert note.is_visible()
+    assert "Run ./build_models.sh to build them" in note.inner_text()
+
+
+def test_kpi_tiles_show_the_values_of_the_dbt_kpi_mart(browser, built_database, tmp_path):
+    with duckdb.connect(str(built_database), read_only=True) as con:
+        figures = con.execute(
+            "SELECT avg_gpa, avg_completion_rate, avg_engagement_score, at_risk_share "
+            "FROM main.hed__kpis"
+        ).fetchone()
+    process, url = start_server(built_database, tmp_path / "server.log")
+    try:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.goto(url)
+        for title in CHART_TITLES:
+            data_marks(page, title).first.wait_for()  # the whole page has drawn
+        source = page.get_by_text("KPI tiles and the at-risk worklist: from the dbt models")
+        expected = expected_kpis(*(float(value) for value in figures))
+        shown = visible_metrics(page)
+        assert {label: shown.get(label) for label in expected} == expected
+        assert "main.hed__kpis and main.hed__at_risk_worklist" in source.inner_text()
+        page.close()
+    finally:
+        assert stop_server(process) == 0
