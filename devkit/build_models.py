@@ -309,7 +309,8 @@ def report_results(results: list, materializations: dict, path: Path) -> None:
         kind = materializations.get(result["unique_id"], "model")
         shown = f"{transform.LOCAL_TARGET_SCHEMA}.{name} ({kind})"
         if result["status"] == "success":
-            console.ok(f"built {shown}: {rows[name]:,} rows")
+            count = rows[name]
+            console.ok(f"built {shown}: {count:,} {'row' if count == 1 else 'rows'}")
         elif result["status"] == "skipped":
             skipped.append(name)
         else:

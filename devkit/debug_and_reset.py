@@ -459,7 +459,8 @@ def run_steps(run: Run) -> None:
         console.ok("Incremental debug sync completed.")
     else:
         console.ok("Debug and reset completed.")
-    # The local flow ends where the real one does: in the StudentSuccess app.
+    # The local flow ends where the real one does: the models, then the StudentSuccess app.
+    print("Build the dbt models over it: ./build_models.sh (the preview then reads them)")
     print("See the data as advisors will: ./student_success.sh (serves the preview on loopback)")
 
 
