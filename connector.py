@@ -44,6 +44,11 @@ from fivetran_connector_sdk import ConfigurationForm, Connector, Test, form_fiel
 from fivetran_connector_sdk import Logging as log
 from fivetran_connector_sdk import Operations as op
 
+# urllib3, through requests: a raw body read raises its errors unwrapped, requests takes its
+# Timeout, and a plain `import urllib3` would make the SDK's pipreqs list it as a requirement.
+from requests.packages.urllib3 import exceptions as urllib3_errors
+from requests.packages.urllib3.util import Timeout
+
 TABLE = "hed_records"
 PRIMARY_KEY = "record_id"
 # Raw values that did not convert to their column's type, kept in the same row as JSON.
@@ -67,17 +72,25 @@ MIN_PAGE_SIZE, MAX_PAGE_SIZE = 1, 200
 DEFAULT_CHECKPOINT_INTERVAL = 100
 
 # Seconds to open a connection / to wait for the next byte: a dead API fails in seconds.
+# Each is also cut to what is left of the attempt's deadline.
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
+# Seconds one whole attempt (connect, headers, body) may take: the read timeout applies per
+# read, so a server trickling a byte at a time would otherwise hold a sync forever. A page
+# of 200 records is ~120 KB, which a working link sends in well under a second.
+ATTEMPT_DEADLINE_S = 8.0
+BODY_CHUNK_BYTES = 64 * 1024  # the most one read of a body takes; a page is a few of these
+MIN_READ_WAIT_S = 0.001  # a socket timeout of 0 would mean non-blocking, not "no time left"
 # Retry policy for transient failures. A request keeps retrying until the budget is spent,
 # the last wait cut short so that one attempt lands at its end: an outage shorter than
-# the budget (a 3-minute API deploy) is ridden out anywhere in a sync. An API that cannot
-# be connected to fails after the budget plus that last attempt's connect timeout(s):
-# under 4 minutes.
+# the budget (a 3-minute API deploy) is ridden out anywhere in a sync. An API that is down,
+# unreachable or too slow fails within the budget plus the last attempt's deadline (and a
+# backoff's worth of slack): 210 + 8 + 20 = 238 s, under SYNC_FAILURE_BOUND_S.
 BACKOFF_BASE_S = 1.0  # first backoff; doubles per attempt
 BACKOFF_CAP_S = 20.0  # no single backoff waits longer than this
 MAX_DOUBLINGS = 30  # beyond this the cap applies anyway; keeps 2**n small
 RETRY_BUDGET_S = 210.0  # no request retries past this many seconds after its first try
+SYNC_FAILURE_BOUND_S = 240.0  # the documented bound: a failing API fails a sync in 4 minutes
 RETRY_AFTER_CAP_S = 60.0  # a server asking for more than this gets this
 MAX_BAD_BODY_ATTEMPTS = 3  # a 200 that is not the page shape is asked this often, then fatal
 # Statuses worth asking again: timeout, too early, rate limited, and every 5xx.
@@ -140,6 +153,10 @@ class TransientError(Exception):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+
+
+class SlowResponseError(TransientError):
+    """An attempt that did not finish within ATTEMPT_DEADLINE_S (headers and body)."""
 
 
 class BadBodyError(TransientError):
@@ -398,6 +415,12 @@ class HedClient:
     def gave_up(self, error: TransientError, attempt: int, spent: float) -> ApiError:
         """The error once the retry budget is spent, pointing at the likely setting."""
         tried = f"{attempt} attempts over {spent:.0f} s"
+        if isinstance(error, SlowResponseError):
+            return ApiError(
+                f"The HED API at {self.settings.base_url} was too slow: {error} ({tried}). "
+                "It may be overloaded, or the network to it degraded; rerun later: the sync "
+                "resumes from its last checkpoint."
+            )
         if error.status is None:
             return ApiError(
                 f"Could not get a page from the HED API at {self.settings.base_url}: {error} "
@@ -423,20 +446,28 @@ class HedClient:
         if cursor:
             params["cursor"] = cursor
         self.requests_made += 1
+        deadline = time.monotonic() + ATTEMPT_DEADLINE_S
         try:
             response = self._session.get(
                 self.settings.base_url + DATA_PATH,
                 params=params,
-                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                timeout=attempt_timeout(),
                 allow_redirects=False,  # a redirect would carry x-api-key to another host
+                stream=True,  # the body is read against the attempt's deadline
             )
         except requests.RequestException as error:
+            if isinstance(error, requests.exceptions.ReadTimeout) and time.monotonic() >= deadline:
+                raise too_slow() from None
             raise classify_transport_error(error, self.settings.base_url) from None
+        with closing(response):
+            body = read_body(response, deadline)
         if 200 <= response.status_code < 300:
-            return parse_page(response, cursor)
-        raise self.classify_failure(response, cursor)
+            return parse_page(body, cursor)
+        raise self.classify_failure(response, body, cursor)
 
-    def classify_failure(self, response: requests.Response, cursor: str | None) -> Exception:
+    def classify_failure(
+        self, response: requests.Response, body: bytes, cursor: str | None
+    ) -> Exception:
         """The exception a non-2xx answer deserves: retry 408/425/429/5xx, fail fast on the
         rest with the setting to check."""
         status = response.status_code
@@ -448,7 +479,7 @@ class HedClient:
                 f"{self.settings.base_url} redirects (HTTP {status}); the API key is not sent "
                 "on to another address. Set base_url to the final https URL."
             )
-        detail = self.api_error_text(response)
+        detail = self.api_error_text(body)
         if status in (401, 403):
             return ApiError(
                 f"The HED API refused the credentials (HTTP {status}: {detail}). "
@@ -469,13 +500,13 @@ class HedClient:
             "Check page_size and base_url in the connector configuration."
         )
 
-    def api_error_text(self, response: requests.Response) -> str:
+    def api_error_text(self, body: bytes) -> str:
         """The API's own error message, short and with the key scrubbed, for the user."""
         try:
-            body = decode_json(response.content)
+            answer = decode_json(body)
         except ValueError:
-            body = None
-        text = str(body.get("error", "")) if isinstance(body, dict) else ""
+            answer = None
+        text = str(answer.get("error", "")) if isinstance(answer, dict) else ""
         text = text.replace(self.settings.api_key, "***")[:API_ERROR_PREVIEW_CHARS]
         return text or "no error message"
 
@@ -540,21 +571,77 @@ def decode_json(body: bytes):
     return json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
 
 
-def parse_page(response: requests.Response, cursor: str | None) -> Page:
+def attempt_timeout() -> Timeout:
+    """Connecting and waiting for the headers share the attempt's deadline (urllib3 cuts the
+    read timeout to what the connect left of `total`); read_body keeps to it after that."""
+    return Timeout(
+        connect=min(CONNECT_TIMEOUT_S, ATTEMPT_DEADLINE_S),
+        read=min(READ_TIMEOUT_S, ATTEMPT_DEADLINE_S),
+        total=ATTEMPT_DEADLINE_S,
+    )
+
+
+def too_slow() -> SlowResponseError:
+    return SlowResponseError(
+        f"the response took longer than {ATTEMPT_DEADLINE_S:g} s (headers and body)"
+    )
+
+
+def read_body(response: requests.Response, deadline: float) -> bytes:
+    """The whole body, read a chunk at a time until `deadline` (time.monotonic()).
+
+    Each read waits at most what is left of the deadline, so no attempt outlasts it
+    however slowly the bytes come. requests' own reading (`response.content`) would wait
+    READ_TIMEOUT_S per read and never for the whole.
+
+    Raises:
+        SlowResponseError: the deadline passed before the body was complete.
+        TransientError: the body broke off or could not be decoded.
+    """
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise too_slow()
+        limit_next_read(response, min(READ_TIMEOUT_S, remaining))
+        try:
+            chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
+        except urllib3_errors.DecodeError:
+            raise TransientError("the response body could not be decoded") from None
+        except (urllib3_errors.HTTPError, OSError) as error:
+            if time.monotonic() >= deadline:
+                raise too_slow() from None
+            if isinstance(error, urllib3_errors.ReadTimeoutError | TimeoutError):
+                raise TransientError("the API stopped answering (read timeout)") from None
+            raise TransientError("the connection failed or was dropped") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def limit_next_read(response: requests.Response, seconds: float) -> None:
+    """Make the socket's next read wait at most `seconds` (urllib3 keeps the read timeout
+    the request was made with, which could outlast the attempt's deadline)."""
+    sock = getattr(response.raw.connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, MIN_READ_WAIT_S))
+
+
+def parse_page(body: bytes, cursor: str | None) -> Page:
     """Check a 2xx body is the page shape; anything else is asked again as a bad body."""
     try:
-        body = decode_json(response.content)
+        answer = decode_json(body)
     except ValueError:  # includes UnicodeDecodeError
         raise BadBodyError("answered with a body that is not UTF-8 JSON") from None
-    if not isinstance(body, dict) or not isinstance(body.get("hed_records"), list):
+    if not isinstance(answer, dict) or not isinstance(answer.get("hed_records"), list):
         raise BadBodyError("answered without a 'hed_records' list")
-    next_cursor = body.get("next_cursor")
-    has_more = body.get("has_more")
+    next_cursor = answer.get("next_cursor")
+    has_more = answer.get("has_more")
     if not isinstance(has_more, bool):
         raise BadBodyError("answered with a 'has_more' that is not true or false")
     if not isinstance(next_cursor, str | None):
         raise BadBodyError("answered with a 'next_cursor' that is not a string")
-    return Page(body["hed_records"], next_cursor, has_more, cursor)
+    return Page(answer["hed_records"], next_cursor, has_more, cursor)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -1257,6 +1344,11 @@ def describe_transient(settings: Settings, error: TransientError) -> str:
         return (
             f"The HED API at {settings.base_url} {error}. Check that base_url "
             "points at the HED API itself, not a proxy or web page."
+        )
+    if isinstance(error, SlowResponseError):
+        return (
+            f"The HED API at {settings.base_url} is reachable but too slow: {error}. "
+            "Try the test again in a few minutes."
         )
     if error.status:
         return (

@@ -22,6 +22,9 @@ PAGE_SIZE = 100
 RECORDS = 600
 PREFETCH_WINDOW_S = 0.3  # how long a test gives a prefetcher to fetch more than it should
 SHORT_TIMEOUT_S = 0.3  # the connector's timeouts, shortened so a timeout test takes seconds
+SHORT_RETRY_BUDGET_S = 5.0  # fake seconds: a few attempts, each lasting a real SHORT_TIMEOUT_S
+TRICKLE_SECONDS = 0.05  # between trickled bytes: a page would take minutes, each read is quick
+WAIT_S = 10  # how long a test waits for a condition that comes in milliseconds
 SDK = SdkRowPath()
 
 
@@ -118,6 +121,14 @@ def settings_for(sim, **overrides):
 
 def run_sync(sim, clock, state=None, **overrides):
     connector.sync(settings_for(sim, **overrides), state or {}, clock=clock)
+
+
+def wait_for(condition, timeout=WAIT_S):
+    """Poll until `condition()` holds; fail the test if it does not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 def data_requests(sim):
@@ -598,6 +609,53 @@ def test_an_api_that_stops_answering_is_retried_after_the_read_timeout(
     assert "HED API request failed (the API stopped answering (read timeout))" in (
         capsys.readouterr().out
     )
+
+
+def test_a_failing_api_fails_the_sync_within_the_documented_four_minutes():
+    """The last attempt starts at the budget's end at the latest and lasts at most its
+    deadline; a backoff's worth is kept as slack for the failure's own checkpoint."""
+    worst = connector.RETRY_BUDGET_S + connector.ATTEMPT_DEADLINE_S + connector.BACKOFF_CAP_S
+    assert worst < connector.SYNC_FAILURE_BOUND_S == 4 * 60
+
+
+def test_a_page_trickled_once_is_retried_and_every_record_lands(
+    simulator, ops, monkeypatch, capsys
+):
+    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", SHORT_TIMEOUT_S)
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    clock = FakeClock(on_sleep=simulator.clear_faults)
+    run_sync(simulator, clock)
+    assert set(ops.upserted_ids()) == source_ids(simulator)
+    assert [r.fault for r in data_requests(simulator)][:2] == ["trickle", None]
+    assert "HED API request failed (the response took longer than 0.3 s" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_persistent_trickle_fails_as_too_slow_naming_the_api_url(simulator, ops, monkeypatch):
+    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", SHORT_TIMEOUT_S)
+    monkeypatch.setattr(connector, "RETRY_BUDGET_S", SHORT_RETRY_BUDGET_S)
+
+    def trickle_from_the_third_page(upserted):
+        if upserted == 1:  # page 2 is being fetched ahead: let it land, then slow page 3
+            wait_for(lambda: len(data_requests(simulator)) >= 2)
+            simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+
+    ops.on_upsert = trickle_from_the_third_page
+    with pytest.raises(RuntimeError) as caught:
+        run_sync(simulator, FakeClock())
+    assert f"The HED API at {simulator.url} was too slow: the response took longer" in str(
+        caught.value
+    )
+    assert ops.rows_at_checkpoint[-1] == len(ops.upserted_ids()) == 2 * PAGE_SIZE
+    assert {r.fault for r in data_requests(simulator)[2:]} == {"trickle"}
+
+
+def test_a_connection_check_against_a_trickling_api_says_too_slow(simulator, monkeypatch):
+    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", SHORT_TIMEOUT_S)
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    result = connector.check_connection(settings_for(simulator))
+    assert f"The HED API at {simulator.url} is reachable but too slow" in result.failure
 
 
 def test_a_connection_that_never_completes_fails_naming_base_url(ops, clock, monkeypatch):
