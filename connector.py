@@ -32,7 +32,7 @@ import traceback
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -101,6 +101,7 @@ CURSOR_ERROR = re.compile(r"\bcursor\b", re.IGNORECASE)
 
 # Runaway pagination guard: this many empty pages in a row that still say has_more.
 MAX_EMPTY_PAGES_IN_A_ROW = 50
+PREFETCH_THREAD_NAME = "hed-prefetch"  # names the fetch threads in a stack dump
 
 # Column types. Every known field is declared because inference is wrong for them:
 # measured, undeclared floats land as 32-bit FLOAT, the API's timestamps stay text, a
@@ -713,21 +714,37 @@ def prefetch(pages: Iterator[Page], stop: threading.Event) -> Iterator[Page]:
     """Yield `pages` while a worker thread fetches the next one, so API latency hides behind
     load time.
 
-    One pending future at a time: the next page is asked for only when the reader takes the
+    One fetch in flight at a time: the next page is asked for only when the reader takes the
     current one, so memory holds two pages and a crash re-fetches at most the rows since the
     last checkpoint plus one page. A fetch error is raised to the reader in page order.
     Closing the generator sets `stop`: a fetch waiting out a backoff ends at once, and one
-    in flight ends within the read timeout without a further request.
+    in flight ends within its attempt's deadline without a further request.
     """
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hed-prefetch")
     try:
-        pending = worker.submit(next, pages, None)
+        pending = fetch_in_background(pages)
         while (page := pending.result()) is not None:
-            pending = worker.submit(next, pages, None)
+            pending = fetch_in_background(pages)
             yield page
     finally:
         stop.set()
-        worker.shutdown(wait=False, cancel_futures=True)
+
+
+def fetch_in_background(pages: Iterator[Page]) -> Future:
+    """The next page (None at the end), fetched in a daemon thread of its own.
+
+    Daemon, unlike a ThreadPoolExecutor's workers (which the interpreter joins at exit): a
+    fetch still in flight when the sync fails must not keep the process alive after it.
+    """
+    future = Future()
+
+    def fetch() -> None:
+        try:
+            future.set_result(next(pages, None))
+        except BaseException as error:  # FetchCancelledError and SDK exits included
+            future.set_exception(error)
+
+    threading.Thread(target=fetch, name=PREFETCH_THREAD_NAME, daemon=True).start()
+    return future
 
 
 # ---------------------------------------------------------------------------------------

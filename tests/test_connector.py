@@ -8,8 +8,11 @@ by the simulator. Time is a fake clock, so no test waits for backoff.
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from ports import BlackholedPort
@@ -18,6 +21,7 @@ from sdk_rows import SdkRowPath
 import connector
 from hed_simulator import DEMO_API_KEY
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 100
 RECORDS = 600
 PREFETCH_WINDOW_S = 0.3  # how long a test gives a prefetcher to fetch more than it should
@@ -985,19 +989,79 @@ def test_a_failure_at_the_final_checkpoint_fails_the_sync_without_quoting_values
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
+def prefetch_threads():
+    return [t for t in threading.enumerate() if t.name == connector.PREFETCH_THREAD_NAME]
+
+
 def test_fetch_thread_stops_requesting_once_the_sync_fails(simulator, ops):
-    def fail_after_first_page(upserted):
+    def fail_while_the_next_page_is_retried(upserted):
         if upserted == 1:
             simulator.set_faults(fail_rate=1.0)
-        if upserted == 50:
+        if upserted == 50:  # the fetch of page 2 or 3 is failing and backing off by now
+            wait_for(lambda: any(r.status and r.status >= 500 for r in data_requests(simulator)))
             raise KeyError("reader failed")
 
-    ops.on_upsert = fail_after_first_page
+    ops.on_upsert = fail_while_the_next_page_is_retried
     with pytest.raises(RuntimeError):
         connector.sync(settings_for(simulator), {})  # real, stop-aware backoff waits
-    settled = len(data_requests(simulator))
-    time.sleep(1.5)
-    assert len(data_requests(simulator)) == settled
-    assert not any(
-        t.name.startswith("hed-prefetch") and t.is_alive() for t in threading.enumerate()
+    at_failure = len(data_requests(simulator))
+    for thread in prefetch_threads():
+        thread.join(WAIT_S)  # the stop wakes its backoff wait at once
+    assert prefetch_threads() == []
+    assert len(data_requests(simulator)) <= at_failure + 1  # at most the one in flight
+
+
+# A sync in a process of its own: page 1 comes at once, page 2 (fetched ahead) trickles a
+# byte a second with a deadline of an hour, and the first row is refused.
+STUCK_FETCH_SCRIPT = """
+import sys, time
+import connector
+from hed_simulator import DEMO_API_KEY, HedSimulator
+
+connector.log.LOG_LEVEL = connector.log.Level.INFO
+connector.ATTEMPT_DEADLINE_S = 3600.0
+sim = HedSimulator(records=300, seed=5)
+sim.start()
+
+
+class RefusingOps:
+    def upsert(self, table, data):
+        while not any(r.fault == "trickle" for r in sim.requests):
+            time.sleep(0.01)
+        raise ValueError("refused")
+
+    def checkpoint(self, state):
+        pass
+
+    def warning(self, message):
+        pass
+
+
+import requests
+answer = requests.get(sim.url + "/hed_data", params={"page_size": 100},
+                      headers={"x-api-key": DEMO_API_KEY}, timeout=10).json()
+sim.clear_requests()
+sim.queue_response(status=200, body=answer)
+sim.set_faults(trickle_rate=1.0, trickle_seconds=1.0)
+connector.op = RefusingOps()
+try:
+    connector.sync({"api_key": DEMO_API_KEY, "base_url": sim.url}, {})
+except RuntimeError as error:
+    print("sync failed:", error)
+    sys.stdout.flush()
+"""
+EXIT_BOUND_S = 60  # the stuck fetch would hold a non-daemon thread for an hour
+
+
+def test_a_failed_sync_lets_the_process_exit_while_a_fetch_is_still_in_flight():
+    result = subprocess.run(
+        [sys.executable, "-c", STUCK_FETCH_SCRIPT],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=EXIT_BOUND_S,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sync failed: HED sync failed after 0 records: The Fivetran SDK refused a row" in (
+        result.stdout
     )
