@@ -102,6 +102,10 @@ CURSOR_ERROR = re.compile(r"\bcursor\b", re.IGNORECASE)
 # Runaway pagination guard: this many empty pages in a row that still say has_more.
 MAX_EMPTY_PAGES_IN_A_ROW = 50
 PREFETCH_THREAD_NAME = "hed-prefetch"  # names the fetch threads in a stack dump
+# In every checkpoint: a saved cursor without it was written by the lab connector (version 1,
+# `{"next_cursor": ...}` alone), whose tables hold untyped columns a re-sync must replace.
+STATE_VERSION_KEY = "state_version"
+STATE_VERSION = 2
 
 # Column types. Every known field is declared because inference is wrong for them:
 # measured, undeclared floats land as 32-bit FLOAT, the API's timestamps stay text, a
@@ -1141,7 +1145,8 @@ class SyncProgress:
 
     def state(self) -> dict:
         """Only what the next sync needs: never the key."""
-        return {"next_cursor": self.cursor} if self.cursor else {}
+        cursor = {"next_cursor": self.cursor} if self.cursor else {}
+        return {**cursor, STATE_VERSION_KEY: STATE_VERSION}
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -1159,6 +1164,27 @@ def read_saved_cursor(state: dict) -> str | None:
         log.warning("Ignoring an unusable next_cursor in state; starting a full sync.")
         return None
     return cursor
+
+
+def warn_if_lab_state(state: dict) -> None:
+    """Say once how to retype the tables when the saved state is the lab connector's.
+
+    Its cursor is honoured (the sync continues from it), but the rows it loaded sit in the
+    lab's column types (timestamps as text, money as FLOAT), and typed rows upserted into
+    those columns do not change them. Only a re-sync rebuilds the tables typed.
+    """
+    if not isinstance(state, dict) or not state.get("next_cursor"):
+        return
+    if STATE_VERSION_KEY in state:
+        return
+    log.warning(
+        f"The saved state has a cursor but no {STATE_VERSION_KEY}: it was written by the lab "
+        f"connector, whose {TABLE} columns are untyped (timestamps as text, money as FLOAT). "
+        "This sync continues from that cursor, but the columns keep the lab's types until "
+        'a re-sync. In Fivetran, run "Re-sync all historical data" for this connection (or '
+        f"a table re-sync of {TABLE}); locally, run ./debug_and_reset.sh --local --yes or "
+        "fivetran reset, then sync again."
+    )
 
 
 def upsert(table: str, row: dict) -> None:
@@ -1312,6 +1338,7 @@ def sync(configuration: dict, state: dict, clock: WallClock | None = None) -> No
         RuntimeError: the sync could not finish; what it loaded is checkpointed first.
     """
     settings = validate_configuration(configuration)
+    warn_if_lab_state(state)
     progress = SyncProgress(cursor=read_saved_cursor(state))
     log.info("Incremental sync from saved cursor" if progress.cursor else "Initial sync")
     client = HedClient(settings, clock=clock)

@@ -243,11 +243,70 @@ def test_first_sync_starts_without_a_cursor_and_passes_cursors_back_verbatim(
     assert all(r.page_size == PAGE_SIZE for r in data_requests(simulator))
 
 
-def test_final_state_holds_only_the_cursor_past_the_end(simulator, ops, clock):
+def test_final_state_holds_only_the_cursor_past_the_end_and_the_state_version(
+    simulator, ops, clock
+):
     run_sync(simulator, clock)
     final = ops.checkpoints[-1]
-    assert list(final) == ["next_cursor"]
+    assert list(final) == ["next_cursor", "state_version"]
     assert final["next_cursor"].startswith("gAAAAA")
+
+
+def test_every_checkpoint_carries_the_state_version(simulator, ops, clock):
+    run_sync(simulator, clock)
+    assert len(ops.checkpoints) > 1
+    assert {state["state_version"] for state in ops.checkpoints} == {connector.STATE_VERSION}
+
+
+def test_an_empty_source_still_saves_the_state_version(make_simulator, ops, clock):
+    run_sync(make_simulator(records=0), clock)
+    (state,) = ops.checkpoints
+    assert state["state_version"] == connector.STATE_VERSION
+
+
+LAB_STATE_FIX = "Re-sync all historical data"
+
+
+def lab_state_warnings(output):
+    return [line for line in output.splitlines() if "no state_version" in line]
+
+
+def test_a_lab_state_warns_once_with_the_fix_and_continues_from_its_cursor(
+    simulator, ops, clock, capsys
+):
+    run_sync(simulator, clock, page_size="100", checkpoint_interval="200")
+    lab_state = {"next_cursor": ops.checkpoints[0]["next_cursor"]}  # past 200 records
+    capsys.readouterr()
+    ops.upserts.clear()
+    run_sync(simulator, clock, state=lab_state)
+    (warning,) = lab_state_warnings(capsys.readouterr().out)
+    assert LAB_STATE_FIX in warning and "for this connection" in warning
+    assert "a table re-sync of hed_records" in warning
+    assert "./debug_and_reset.sh --local --yes or fivetran reset" in warning
+    assert len(ops.upserted_ids()) == RECORDS - 200
+    assert ops.checkpoints[-1]["state_version"] == connector.STATE_VERSION
+
+
+def test_a_lab_state_warning_never_names_the_key_or_a_record(simulator, ops, clock, capsys):
+    run_sync(simulator, clock)
+    cursor = ops.checkpoints[-1]["next_cursor"]
+    capsys.readouterr()
+    run_sync(simulator, clock, state={"next_cursor": cursor})
+    (warning,) = lab_state_warnings(capsys.readouterr().out)
+    record = simulator.records()[0]
+    assert DEMO_API_KEY not in warning
+    assert cursor not in warning
+    assert record["record_id"] not in warning and record["student_id"] not in warning
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{}, {"state_version": 2}, {"next_cursor": "gAAAAABx", "state_version": 2}],
+    ids=["first sync", "empty source", "our own state"],
+)
+def test_no_lab_state_warning_for_states_we_wrote_or_none(simulator, ops, clock, capsys, state):
+    run_sync(simulator, clock, state=state)
+    assert lab_state_warnings(capsys.readouterr().out) == []
 
 
 def test_checkpoints_follow_the_interval_at_page_boundaries(simulator, ops, clock):
@@ -708,7 +767,7 @@ def test_last_page_without_a_cursor_keeps_the_previous_one(simulator, ops, clock
     for page in pages:
         simulator.queue_response(status=200, body=page)
     run_sync(simulator, clock)
-    assert ops.checkpoints[-1] == {"next_cursor": "gAAAAABpage2"}
+    assert ops.checkpoints[-1] == {"next_cursor": "gAAAAABpage2", "state_version": 2}
     assert len(ops.upserts) == 2
 
 
