@@ -586,7 +586,7 @@ def attempt_timeout() -> Timeout:
 
 def too_slow() -> SlowResponseError:
     return SlowResponseError(
-        f"the response took longer than {ATTEMPT_DEADLINE_S:g} s (headers and body)"
+        f"the whole response (headers and body) took longer than {ATTEMPT_DEADLINE_S:g} s"
     )
 
 

@@ -153,4 +153,4 @@ def test_an_unreachable_api_is_named_with_base_url_and_what_failed(scenarios, ki
 def test_an_api_too_slow_to_send_a_page_is_named_with_base_url(scenarios):
     scenario = scenarios["trickling"].finished()
     assert f"The HED API at {scenario.simulator.url} was too slow" in scenario.result.stdout
-    assert "the response took longer than" in scenario.result.stdout
+    assert "(headers and body) took longer than" in scenario.result.stdout
