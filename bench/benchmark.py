@@ -19,8 +19,9 @@ it shares no GIL with anything. Time is the wall time of the `fivetran debug` pr
 the sync's own elapsed time as the SDK prints it; the ratio targets use the latter.
 Targets are printed as met / not met and never fail the run.
 
-    python bench/benchmark.py            # full: several minutes
-    python bench/benchmark.py --quick    # smoke test for CI; says nothing about speed
+    python bench/benchmark.py            # full: several minutes, writes bench/results.json
+    python bench/benchmark.py --quick    # smoke test for CI; says nothing about speed,
+                                         # writes bench/results-quick.json (gitignored)
 """
 
 import sys
@@ -59,7 +60,9 @@ BENCH_DIR = REPO_ROOT / "bench"
 FLOOR_CONNECTOR = BENCH_DIR / "floor_connector" / "connector.py"
 LAB_CONNECTOR = BENCH_DIR / "lab_connector" / "connector.py"
 OUR_CONNECTOR = REPO_ROOT / "connector.py"
-DEFAULT_OUTPUT = BENCH_DIR / "results.json"
+DEFAULT_OUTPUT = BENCH_DIR / "results.json"  # the committed results of the last full run
+# A quick run's default: gitignored, so a smoke run never replaces the committed figures.
+QUICK_OUTPUT = BENCH_DIR / "results-quick.json"
 OUR_SNAPSHOT = "connector-under-test.py"  # copy of connector.py taken once, at start
 CODE_COST_SCRIPT = BENCH_DIR / "code_cost.py"  # our code's CPU with the SDK stubbed out
 
@@ -728,11 +731,33 @@ def method_notes(plan: Plan) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small CI smoke run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small CI smoke run; writes {QUICK_OUTPUT.relative_to(REPO_ROOT)} (gitignored), "
+        f"never {DEFAULT_OUTPUT.relative_to(REPO_ROOT)}",
+    )
     parser.add_argument("--runs", type=int, default=0, help="runs per case (default 3; quick 1)")
     parser.add_argument("--records", type=int, default=0, help="records for cases 1-4 and 6")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON path")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"results JSON path (default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)}; with "
+        f"--quick {QUICK_OUTPUT.relative_to(REPO_ROOT)})",
+    )
+    args = parser.parse_args(argv)
+    args.output = choose_output(args.quick, args.output)
+    if args.quick and args.output.resolve() == DEFAULT_OUTPUT.resolve():
+        parser.error(f"--quick must not overwrite the full results in {DEFAULT_OUTPUT}")
+    return args
+
+
+def choose_output(quick: bool, output: Path | None) -> Path:
+    """Where the results go: the path given, else the committed file only for a full run."""
+    if output is not None:
+        return output
+    return QUICK_OUTPUT if quick else DEFAULT_OUTPUT
 
 
 def measure_code_cost(connector_path: Path, url: str) -> float:

@@ -131,6 +131,12 @@ def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--hang-rate", type=float, default=0.0, help="fraction that stall")
     faults.add_argument("--hang-seconds", type=float, default=5.0, help="stall duration")
     faults.add_argument(
+        "--trickle-rate", type=float, default=0.0, help="fraction of pages sent byte by byte"
+    )
+    faults.add_argument(
+        "--trickle-seconds", type=float, default=2.0, help="delay between trickled bytes"
+    )
+    faults.add_argument(
         "--tls-reset-rate",
         type=float,
         default=0.0,
@@ -219,6 +225,8 @@ def build_simulator(args: argparse.Namespace) -> HedSimulator:
         hang_rate=args.hang_rate,
         hang_seconds=args.hang_seconds,
         tls_reset_rate=args.tls_reset_rate,
+        trickle_rate=args.trickle_rate,
+        trickle_seconds=args.trickle_seconds,
         fault_seed=args.fault_seed,
     )
     if args.drift:

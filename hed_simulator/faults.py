@@ -2,8 +2,8 @@
 
 Per-request faults (errors, 429, hangs, resets, truncation, latency) come from one random
 stream drawn the same way for every request, so a fault seed always means the same sequence
-and changing one rate never shifts the others. TLS handshake resets draw from a second
-stream of their own: turning them on never shifts the first.
+and changing one rate never shifts the others. TLS handshake resets and trickled bodies draw
+from streams of their own: turning them on never shifts the first.
 """
 
 from __future__ import annotations
@@ -14,9 +14,22 @@ import threading
 from dataclasses import dataclass
 
 # Probabilities that must lie in [0, 1].
-_RATE_FIELDS = ("fail_rate", "reset_rate", "truncate_rate", "hang_rate", "tls_reset_rate")
+_RATE_FIELDS = (
+    "fail_rate",
+    "reset_rate",
+    "truncate_rate",
+    "hang_rate",
+    "tls_reset_rate",
+    "trickle_rate",
+)
 # Durations and counters that must not be negative.
-_NON_NEGATIVE_FIELDS = ("rate_limit_every", "retry_after", "latency_ms", "hang_seconds")
+_NON_NEGATIVE_FIELDS = (
+    "rate_limit_every",
+    "retry_after",
+    "latency_ms",
+    "hang_seconds",
+    "trickle_seconds",
+)
 # Server errors a flaky upstream answers with, unless a test picks others.
 DEFAULT_FAIL_STATUSES = (500, 503)
 # fail_statuses must be HTTP error statuses: a 2xx or 3xx "failure" would not be one.
@@ -39,6 +52,8 @@ class FaultConfig:
     hang_rate: float = 0.0
     hang_seconds: float = 5.0
     tls_reset_rate: float = 0.0
+    trickle_rate: float = 0.0
+    trickle_seconds: float = 2.0
     fault_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,14 +71,16 @@ class FaultConfig:
 
 @dataclass(frozen=True)
 class FaultDecision:
-    """What to do to one request. `kind` is None, "rate_limit", "fail", "hang", "reset" or
-    "truncate"; latency applies on top of any kind."""
+    """What to do to one request. `kind` is None, "rate_limit", "fail", "hang", "reset",
+    "truncate" or "trickle" (a 200 whose body is sent one byte every `trickle_seconds`);
+    latency applies on top of any kind."""
 
     kind: str | None = None
     latency_seconds: float = 0.0
     status: int | None = None
     retry_after: float = 0
     hang_seconds: float = 0.0
+    trickle_seconds: float = 0.0
 
 
 class FaultInjector:
@@ -103,6 +120,7 @@ class FaultInjector:
             config = self._config
             self._count += 1
             draws = [self._rng.random() for _ in range(_DRAWS_PER_REQUEST)]
+            trickled = self._trickle_rng.random() < config.trickle_rate
             limited = config.rate_limit_every > 0 and self._count % config.rate_limit_every == 0
         latency = config.latency_ms / 1000.0
         if limited:
@@ -116,6 +134,8 @@ class FaultInjector:
             return FaultDecision("reset", latency)
         if draws[3] < config.truncate_rate:
             return FaultDecision("truncate", latency)
+        if trickled:
+            return FaultDecision("trickle", latency, trickle_seconds=config.trickle_seconds)
         return FaultDecision(None, latency)
 
     def decide_tls_reset(self) -> bool:
@@ -128,6 +148,7 @@ class FaultInjector:
         seed = self._config.fault_seed
         self._rng = random.Random(seed)
         self._tls_rng = random.Random(f"hed-simulator-tls:{seed}")
+        self._trickle_rng = random.Random(f"hed-simulator-trickle:{seed}")
         self._count = 0
 
 

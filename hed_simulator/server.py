@@ -1,6 +1,7 @@
 """HTTP plumbing: a threaded loopback server whose handler maps requests onto HedService.
 
-Faults that live at the socket level (latency, hang, reset, truncation, TLS handshake resets)
+Faults that live at the socket level (latency, hang, reset, truncation, trickled bodies, TLS
+handshake resets)
 and the answers of a 503 outage are carried out here. With a TLS context, each connection's
 handshake runs in its own handler thread, so a slow or failing client never blocks accept().
 Nothing is logged by default; with verbose=True only method, path and status go to stderr.
@@ -36,7 +37,7 @@ _ALLOWED_METHODS = {HED_PATH: "GET", CHANGES_PATH: "POST", SPEC_PATH: "GET"}
 # enough that a paused client's pooled connection is not closed under it.
 IDLE_TIMEOUT_SECONDS = 300
 # Faults that only make sense on a successful page.
-_BODY_FAULTS = ("reset", "truncate")
+_BODY_FAULTS = ("reset", "truncate", "trickle")
 # A client that connects but never finishes its TLS handshake is dropped after this.
 HANDSHAKE_TIMEOUT_SECONDS = 10
 # A TLS record header: type (1), version (2), length (2).
@@ -238,6 +239,8 @@ class HedRequestHandler(BaseHTTPRequestHandler):
             self._send_partial_and_drop(reply)
         elif fault == "truncate":
             self._send(Reply(reply.status, reply.body[: len(reply.body) // 2], reply.content_type))
+        elif fault == "trickle":
+            self._send_trickled(reply, decision.trickle_seconds)
         else:
             self._send(reply)
 
@@ -258,6 +261,18 @@ class HedRequestHandler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
+
+    def _send_trickled(self, reply: Reply, seconds_per_byte: float) -> None:
+        """Headers at once, then the body one byte every `seconds_per_byte`: each read the
+        client makes succeeds, so only a deadline on the whole response ends it. Stops when
+        the client hangs up (the write fails) or the simulator stops."""
+        self._send_head(reply)
+        for index in range(len(reply.body)):
+            if self.server.stopping.is_set():
+                self.close_connection = True
+                return
+            self.wfile.write(reply.body[index : index + 1])
+            self.server.pause(seconds_per_byte)
 
     def _send_partial_and_drop(self, reply: Reply) -> None:
         """Announce the full body, send half, then reset the TCP connection (RST, not FIN)."""

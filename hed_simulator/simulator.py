@@ -195,6 +195,8 @@ class HedSimulator:
         hang_rate: float | None = None,
         hang_seconds: float | None = None,
         tls_reset_rate: float | None = None,
+        trickle_rate: float | None = None,
+        trickle_seconds: float | None = None,
         fault_seed: int | None = None,
     ) -> None:
         """Change the given fault settings (others keep their value); restarts the fault
@@ -203,6 +205,8 @@ class HedSimulator:
         fail_statuses: the statuses fail_rate picks from (default (500, 503)), e.g. (408,).
         tls_reset_rate: share of new connections dropped during the TLS handshake (the
         client sees requests.exceptions.SSLError); needs tls=True.
+        trickle_rate, trickle_seconds: share of successful pages whose body is sent one byte
+        every trickle_seconds (default 2), so no single read times out.
         """
         if tls_reset_rate and not self._tls:
             raise ValueError("tls_reset_rate needs a simulator started with tls=True")
@@ -217,6 +221,8 @@ class HedSimulator:
             hang_rate=hang_rate,
             hang_seconds=hang_seconds,
             tls_reset_rate=tls_reset_rate,
+            trickle_rate=trickle_rate,
+            trickle_seconds=trickle_seconds,
             fault_seed=fault_seed,
         )
 

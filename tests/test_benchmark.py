@@ -1,4 +1,5 @@
-"""The benchmark's smoke run works end to end and writes a complete results file.
+"""The benchmark's smoke run works end to end and writes a complete results file, and it
+never replaces the committed results of the last full run.
 
 It asserts nothing about speed: CI machines are noisy and shared, so timings there mean
 little. The full run (`python bench/benchmark.py`) is where the numbers come from.
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from bench import benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = REPO_ROOT / "bench" / "benchmark.py"
@@ -32,6 +35,45 @@ EXPECTED_RATIOS = (
     "incremental_requests",
     "ours_code_cpu_vs_floor_cpu",
 )
+
+
+COMMITTED_RESULTS = REPO_ROOT / "bench" / "results.json"
+QUICK_RESULTS = REPO_ROOT / "bench" / "results-quick.json"
+
+
+def test_a_quick_run_writes_its_own_file_not_the_committed_results():
+    assert benchmark.parse_args(["--quick"]).output == QUICK_RESULTS
+
+
+def test_a_full_run_writes_the_committed_results():
+    assert benchmark.parse_args([]).output == COMMITTED_RESULTS
+
+
+def test_an_explicit_output_wins(tmp_path):
+    assert benchmark.parse_args(["--quick", "--output", str(tmp_path / "q.json")]).output == (
+        tmp_path / "q.json"
+    )
+
+
+def test_a_quick_run_refuses_to_overwrite_the_committed_results(capsys):
+    with pytest.raises(SystemExit) as caught:
+        benchmark.parse_args(["--quick", "--output", str(COMMITTED_RESULTS)])
+    assert caught.value.code == 2
+    assert "must not overwrite the full results" in capsys.readouterr().err
+
+
+def test_the_quick_results_file_is_gitignored():
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(QUICK_RESULTS)], cwd=REPO_ROOT, check=False
+    )
+    assert ignored.returncode == 0
+
+
+def test_help_says_where_a_quick_run_writes():
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--help"], capture_output=True, text=True, check=True
+    )
+    assert "bench/results-quick.json (gitignored)" in " ".join(completed.stdout.split())
 
 
 @pytest.mark.slow

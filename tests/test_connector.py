@@ -8,8 +8,11 @@ by the simulator. Time is a fake clock, so no test waits for backoff.
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from ports import BlackholedPort
@@ -18,10 +21,14 @@ from sdk_rows import SdkRowPath
 import connector
 from hed_simulator import DEMO_API_KEY
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 100
 RECORDS = 600
 PREFETCH_WINDOW_S = 0.3  # how long a test gives a prefetcher to fetch more than it should
 SHORT_TIMEOUT_S = 0.3  # the connector's timeouts, shortened so a timeout test takes seconds
+SHORT_RETRY_BUDGET_S = 5.0  # fake seconds: a few attempts, each lasting a real SHORT_TIMEOUT_S
+TRICKLE_SECONDS = 0.05  # between trickled bytes: a page would take minutes, each read is quick
+WAIT_S = 10  # how long a test waits for a condition that comes in milliseconds
 SDK = SdkRowPath()
 
 
@@ -118,6 +125,14 @@ def settings_for(sim, **overrides):
 
 def run_sync(sim, clock, state=None, **overrides):
     connector.sync(settings_for(sim, **overrides), state or {}, clock=clock)
+
+
+def wait_for(condition, timeout=WAIT_S):
+    """Poll until `condition()` holds; fail the test if it does not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 def data_requests(sim):
@@ -228,11 +243,70 @@ def test_first_sync_starts_without_a_cursor_and_passes_cursors_back_verbatim(
     assert all(r.page_size == PAGE_SIZE for r in data_requests(simulator))
 
 
-def test_final_state_holds_only_the_cursor_past_the_end(simulator, ops, clock):
+def test_final_state_holds_only_the_cursor_past_the_end_and_the_state_version(
+    simulator, ops, clock
+):
     run_sync(simulator, clock)
     final = ops.checkpoints[-1]
-    assert list(final) == ["next_cursor"]
+    assert list(final) == ["next_cursor", "state_version"]
     assert final["next_cursor"].startswith("gAAAAA")
+
+
+def test_every_checkpoint_carries_the_state_version(simulator, ops, clock):
+    run_sync(simulator, clock)
+    assert len(ops.checkpoints) > 1
+    assert {state["state_version"] for state in ops.checkpoints} == {connector.STATE_VERSION}
+
+
+def test_an_empty_source_still_saves_the_state_version(make_simulator, ops, clock):
+    run_sync(make_simulator(records=0), clock)
+    (state,) = ops.checkpoints
+    assert state["state_version"] == connector.STATE_VERSION
+
+
+LAB_STATE_FIX = "Re-sync all historical data"
+
+
+def lab_state_warnings(output):
+    return [line for line in output.splitlines() if "no state_version" in line]
+
+
+def test_a_lab_state_warns_once_with_the_fix_and_continues_from_its_cursor(
+    simulator, ops, clock, capsys
+):
+    run_sync(simulator, clock, page_size="100", checkpoint_interval="200")
+    lab_state = {"next_cursor": ops.checkpoints[0]["next_cursor"]}  # past 200 records
+    capsys.readouterr()
+    ops.upserts.clear()
+    run_sync(simulator, clock, state=lab_state)
+    (warning,) = lab_state_warnings(capsys.readouterr().out)
+    assert LAB_STATE_FIX in warning and "for this connection" in warning
+    assert "a table re-sync of hed_records" in warning
+    assert "./debug_and_reset.sh --local --yes or fivetran reset" in warning
+    assert len(ops.upserted_ids()) == RECORDS - 200
+    assert ops.checkpoints[-1]["state_version"] == connector.STATE_VERSION
+
+
+def test_a_lab_state_warning_never_names_the_key_or_a_record(simulator, ops, clock, capsys):
+    run_sync(simulator, clock)
+    cursor = ops.checkpoints[-1]["next_cursor"]
+    capsys.readouterr()
+    run_sync(simulator, clock, state={"next_cursor": cursor})
+    (warning,) = lab_state_warnings(capsys.readouterr().out)
+    record = simulator.records()[0]
+    assert DEMO_API_KEY not in warning
+    assert cursor not in warning
+    assert record["record_id"] not in warning and record["student_id"] not in warning
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{}, {"state_version": 2}, {"next_cursor": "gAAAAABx", "state_version": 2}],
+    ids=["first sync", "empty source", "our own state"],
+)
+def test_no_lab_state_warning_for_states_we_wrote_or_none(simulator, ops, clock, capsys, state):
+    run_sync(simulator, clock, state=state)
+    assert lab_state_warnings(capsys.readouterr().out) == []
 
 
 def test_checkpoints_follow_the_interval_at_page_boundaries(simulator, ops, clock):
@@ -600,6 +674,52 @@ def test_an_api_that_stops_answering_is_retried_after_the_read_timeout(
     )
 
 
+def test_a_failing_api_fails_the_sync_within_the_documented_four_minutes():
+    """The last attempt starts at the budget's end at the latest and lasts at most its
+    deadline; a backoff's worth is kept as slack for the failure's own checkpoint."""
+    worst = connector.RETRY_BUDGET_S + connector.ATTEMPT_DEADLINE_S + connector.BACKOFF_CAP_S
+    assert worst < connector.SYNC_FAILURE_BOUND_S == 4 * 60
+
+
+def test_a_page_trickled_once_is_retried_and_every_record_lands(
+    simulator, ops, monkeypatch, capsys
+):
+    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", SHORT_TIMEOUT_S)
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    clock = FakeClock(on_sleep=simulator.clear_faults)
+    run_sync(simulator, clock)
+    assert set(ops.upserted_ids()) == source_ids(simulator)
+    assert [r.fault for r in data_requests(simulator)][:2] == ["trickle", None]
+    retried = (
+        "HED API request failed (the whole response (headers and body) took longer than 0.3 s"
+    )
+    assert retried in capsys.readouterr().out
+
+
+def test_a_persistent_trickle_fails_as_too_slow_naming_the_api_url(simulator, ops, monkeypatch):
+    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", SHORT_TIMEOUT_S)
+    monkeypatch.setattr(connector, "RETRY_BUDGET_S", SHORT_RETRY_BUDGET_S)
+
+    def trickle_from_the_third_page(upserted):
+        if upserted == 1:  # page 2 is being fetched ahead: let it land, then slow page 3
+            wait_for(lambda: len(data_requests(simulator)) >= 2)
+            simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+
+    ops.on_upsert = trickle_from_the_third_page
+    with pytest.raises(RuntimeError) as caught:
+        run_sync(simulator, FakeClock())
+    assert f"The HED API at {simulator.url} was too slow: the whole response" in str(caught.value)
+    assert ops.rows_at_checkpoint[-1] == len(ops.upserted_ids()) == 2 * PAGE_SIZE
+    assert {r.fault for r in data_requests(simulator)[2:]} == {"trickle"}
+
+
+def test_a_connection_check_against_a_trickling_api_says_too_slow(simulator, monkeypatch):
+    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", SHORT_TIMEOUT_S)
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    result = connector.check_connection(settings_for(simulator))
+    assert f"The HED API at {simulator.url} is reachable but too slow" in result.failure
+
+
 def test_a_connection_that_never_completes_fails_naming_base_url(ops, clock, monkeypatch):
     monkeypatch.setattr(connector, "CONNECT_TIMEOUT_S", SHORT_TIMEOUT_S)
     port = BlackholedPort()
@@ -646,7 +766,7 @@ def test_last_page_without_a_cursor_keeps_the_previous_one(simulator, ops, clock
     for page in pages:
         simulator.queue_response(status=200, body=page)
     run_sync(simulator, clock)
-    assert ops.checkpoints[-1] == {"next_cursor": "gAAAAABpage2"}
+    assert ops.checkpoints[-1] == {"next_cursor": "gAAAAABpage2", "state_version": 2}
     assert len(ops.upserts) == 2
 
 
@@ -927,19 +1047,79 @@ def test_a_failure_at_the_final_checkpoint_fails_the_sync_without_quoting_values
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
+def prefetch_threads():
+    return [t for t in threading.enumerate() if t.name == connector.PREFETCH_THREAD_NAME]
+
+
 def test_fetch_thread_stops_requesting_once_the_sync_fails(simulator, ops):
-    def fail_after_first_page(upserted):
+    def fail_while_the_next_page_is_retried(upserted):
         if upserted == 1:
             simulator.set_faults(fail_rate=1.0)
-        if upserted == 50:
+        if upserted == 50:  # the fetch of page 2 or 3 is failing and backing off by now
+            wait_for(lambda: any(r.status and r.status >= 500 for r in data_requests(simulator)))
             raise KeyError("reader failed")
 
-    ops.on_upsert = fail_after_first_page
+    ops.on_upsert = fail_while_the_next_page_is_retried
     with pytest.raises(RuntimeError):
         connector.sync(settings_for(simulator), {})  # real, stop-aware backoff waits
-    settled = len(data_requests(simulator))
-    time.sleep(1.5)
-    assert len(data_requests(simulator)) == settled
-    assert not any(
-        t.name.startswith("hed-prefetch") and t.is_alive() for t in threading.enumerate()
+    at_failure = len(data_requests(simulator))
+    for thread in prefetch_threads():
+        thread.join(WAIT_S)  # the stop wakes its backoff wait at once
+    assert prefetch_threads() == []
+    assert len(data_requests(simulator)) <= at_failure + 1  # at most the one in flight
+
+
+# A sync in a process of its own: page 1 comes at once, page 2 (fetched ahead) trickles a
+# byte a second with a deadline of an hour, and the first row is refused.
+STUCK_FETCH_SCRIPT = """
+import sys, time
+import connector
+from hed_simulator import DEMO_API_KEY, HedSimulator
+
+connector.log.LOG_LEVEL = connector.log.Level.INFO
+connector.ATTEMPT_DEADLINE_S = 3600.0
+sim = HedSimulator(records=300, seed=5)
+sim.start()
+
+
+class RefusingOps:
+    def upsert(self, table, data):
+        while not any(r.fault == "trickle" for r in sim.requests):
+            time.sleep(0.01)
+        raise ValueError("refused")
+
+    def checkpoint(self, state):
+        pass
+
+    def warning(self, message):
+        pass
+
+
+import requests
+answer = requests.get(sim.url + "/hed_data", params={"page_size": 100},
+                      headers={"x-api-key": DEMO_API_KEY}, timeout=10).json()
+sim.clear_requests()
+sim.queue_response(status=200, body=answer)
+sim.set_faults(trickle_rate=1.0, trickle_seconds=1.0)
+connector.op = RefusingOps()
+try:
+    connector.sync({"api_key": DEMO_API_KEY, "base_url": sim.url}, {})
+except RuntimeError as error:
+    print("sync failed:", error)
+    sys.stdout.flush()
+"""
+EXIT_BOUND_S = 60  # the stuck fetch would hold a non-daemon thread for an hour
+
+
+def test_a_failed_sync_lets_the_process_exit_while_a_fetch_is_still_in_flight():
+    result = subprocess.run(
+        [sys.executable, "-c", STUCK_FETCH_SCRIPT],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=EXIT_BOUND_S,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sync failed: HED sync failed after 0 records: The Fivetran SDK refused a row" in (
+        result.stdout
     )

@@ -111,9 +111,9 @@ def test_full_sync_loads_unpadded_timestamps_as_timestamps(happy):
     assert dict(loaded) == source
 
 
-def test_full_sync_saves_only_the_cursor_in_state(happy):
+def test_full_sync_saves_only_the_cursor_and_the_state_version_in_state(happy):
     state = read_state(happy["project"])
-    assert list(state) == ["next_cursor"]
+    assert list(state) == ["next_cursor", "state_version"]
     assert state["next_cursor"].startswith("gAAAAA")
 
 

@@ -6,8 +6,11 @@
   saying the connection failed: whether connections are refused at once (a wrong port) or
   never answered (a firewall that drops packets: every attempt waits out the connect
   timeout).
+- An API that answers every page too slowly (a byte every 2 s, so no single read times out)
+  fails in under 4 minutes too, saying the response was too slow: each attempt ends at its
+  deadline.
 
-The four syncs take minutes of wall time but little CPU, so they start together when the
+The five syncs take minutes of wall time but little CPU, so they start together when the
 module starts (threads) and each test waits for its own: the module costs about 4 minutes,
 not 15. Run with `-s` to see the measured durations against the bounds that docs/design.md
 (Retry policy) states.
@@ -28,6 +31,7 @@ UNREACHABLE_LIMIT_S = 240  # the promise for an API that is never reachable
 RECORDS = 1_000
 PAGE_SIZE = "100"
 OUTAGE_AFTER_REQUESTS = 4  # pages served before the API goes down: mid-sync
+TRICKLE_SECONDS = 2  # between the bytes of a trickled page: every read succeeds, slowly
 CLI_TIMEOUT_S = 600  # only stops a hung run; the slowest takes ~3.5 minutes
 
 pytestmark = pytest.mark.slow
@@ -80,6 +84,12 @@ def unreachable():
     return f"http://127.0.0.1:{closed_port()}", None
 
 
+def trickling():
+    simulator = HedSimulator(records=RECORDS, seed=21).__enter__()
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    return simulator.url, simulator
+
+
 def blackholed():
     port = BlackholedPort()
     return f"http://127.0.0.1:{port.port}", port
@@ -94,6 +104,7 @@ def scenarios(tmp_path_factory):
             ("outage-refuse", outage_simulator("refuse")),
             ("unreachable", unreachable),
             ("blackholed", blackholed),
+            ("trickling", trickling),
         )
     }
     for scenario in started.values():
@@ -118,7 +129,7 @@ def test_a_three_minute_outage_mid_sync_is_ridden_out_with_every_record_exact(sc
     assert len(expected) == RECORDS
 
 
-@pytest.mark.parametrize("kind", ["unreachable", "blackholed"])
+@pytest.mark.parametrize("kind", ["unreachable", "blackholed", "trickling"])
 def test_an_api_unreachable_from_the_start_fails_in_under_four_minutes(scenarios, kind):
     scenario = scenarios[kind].finished()
     assert scenario.result.returncode != 0
@@ -138,3 +149,9 @@ def test_an_unreachable_api_is_named_with_base_url_and_what_failed(scenarios, ki
     assert "Could not get a page from the HED API at http://127.0.0.1:" in output
     assert what in output
     assert "Check base_url" in output
+
+
+def test_an_api_too_slow_to_send_a_page_is_named_with_base_url(scenarios):
+    scenario = scenarios["trickling"].finished()
+    assert f"The HED API at {scenario.simulator.url} was too slow" in scenario.result.stdout
+    assert "(headers and body) took longer than" in scenario.result.stdout

@@ -1,5 +1,6 @@
 """Faults for the connector's retry classification: chosen failure statuses, scheduled
-outages (503 or refused connections), and bodies that do not decode. Real HTTP on loopback."""
+outages (503 or refused connections), bodies that do not decode, and bodies trickled a byte
+at a time. Real HTTP on loopback."""
 
 from __future__ import annotations
 
@@ -53,6 +54,73 @@ def wait_for_recovery(url: str, deadline_seconds: float) -> float:
 def connect_raw(url: str) -> socket.socket:
     parts = urlsplit(url)
     return socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT)
+
+
+# Trickled bytes in tests are this far apart: far enough that a read sees one byte at a time.
+TRICKLE_SECONDS = 0.05
+
+
+def read_trickled_page(url: str, byte_count: int) -> tuple[int, list[bytes]]:
+    """GET one page over a raw keep-alive socket: the status, then each recv of the body's
+    first `byte_count` bytes, as they came."""
+    connection = connect_raw(url)
+    try:
+        request = (
+            f"GET /hed_data?page_size=1 HTTP/1.1\r\nHost: x\r\nx-api-key: {DEMO_API_KEY}\r\n\r\n"
+        )
+        connection.sendall(request.encode("ascii"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += connection.recv(1)
+        reads = []
+        while sum(map(len, reads)) < byte_count:
+            reads.append(connection.recv(1024))
+        return int(head.split()[1]), reads
+    finally:
+        connection.close()
+
+
+# --- trickle ---
+
+
+def test_trickle_sends_the_headers_then_the_body_a_byte_at_a_time(simulator: HedSimulator) -> None:
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    status, reads = read_trickled_page(simulator.url, 5)
+    assert status == 200
+    assert [len(chunk) for chunk in reads] == [1] * 5
+    assert [r.fault for r in simulator.requests] == ["trickle"]
+
+
+def test_trickle_rate_is_the_share_of_trickled_pages(simulator: HedSimulator) -> None:
+    simulator.set_faults(trickle_rate=0.5, trickle_seconds=0, fault_seed=3)
+    statuses = [get_page(simulator.url).status_code for _ in range(40)]
+    trickled = sum(r.fault == "trickle" for r in simulator.requests)
+    assert statuses == [200] * 40
+    assert 10 <= trickled <= 30
+
+
+def test_trickle_spares_error_answers(simulator: HedSimulator) -> None:
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    assert get_page(simulator.url, key="wrong").status_code == 401
+    assert [r.fault for r in simulator.requests] == [None]
+
+
+def test_trickle_does_not_shift_the_other_faults_sequence(simulator: HedSimulator) -> None:
+    simulator.set_faults(fail_rate=0.5, fault_seed=9)
+    plain = [status_or_error(simulator.url) for _ in range(20)]
+    simulator.set_faults(fail_rate=0.5, trickle_rate=1.0, trickle_seconds=0, fault_seed=9)
+    trickled = [status_or_error(simulator.url) for _ in range(20)]
+    assert trickled == plain
+
+
+@pytest.mark.parametrize(
+    "faults", [{"trickle_rate": 1.5}, {"trickle_rate": -0.1}, {"trickle_seconds": -1}]
+)
+def test_trickle_settings_out_of_range_are_refused(
+    simulator: HedSimulator, faults: dict[str, float]
+) -> None:
+    with pytest.raises(ValueError, match="trickle_"):
+        simulator.set_faults(**faults)
 
 
 # --- fail_statuses ---
@@ -271,6 +339,16 @@ def test_cli_fail_statuses_flag() -> None:
     finally:
         returncode, stderr = stop_cli(process)
     assert statuses == [425] * 3
+    assert (returncode, stderr) == (0, "")
+
+
+def test_cli_trickle_flags() -> None:
+    process, url = start_cli("--trickle-rate", "1", "--trickle-seconds", str(TRICKLE_SECONDS))
+    try:
+        status, reads = read_trickled_page(url, 3)
+    finally:
+        returncode, stderr = stop_cli(process)
+    assert (status, [len(chunk) for chunk in reads]) == (200, [1, 1, 1])
     assert (returncode, stderr) == (0, "")
 
 

@@ -32,8 +32,8 @@ FAULT_MIX = {
 FAULT_KINDS = ("fail", "rate_limit", "reset", "truncate", "hang")
 FAILING_KINDS = ("fail", "rate_limit", "reset", "truncate")  # a spike only delays a page
 SEED_SPACE = 2**31  # fault seeds are drawn uniformly from [0, SEED_SPACE)
-# The long-hang case (full profile): one request hangs this much past the connector's read
-# timeout, so the connector must give up on it, and only once.
+# The long-hang case (full profile): one request hangs this much past the longest the
+# connector waits for an answer (see header_wait_s), so it must give up on it, and only once.
 LONG_HANG_PAST_TIMEOUT_S = 5
 LONG_HANG_AFTER_PAGES = 3  # mid-sync, with rows already loaded
 # The connector's retry warning after a read timeout.
@@ -100,8 +100,7 @@ def run_fault_soak(soak: Soak, phase: Phase) -> None:
         phase.details.insert(
             1,
             f"long hang: one request hangs {long_hang_seconds(soak):g} s, past the "
-            f"{soak.connector.READ_TIMEOUT_S:g} s read timeout, after {LONG_HANG_AFTER_PAGES} "
-            "pages",
+            f"{header_wait_s(soak):g} s read timeout, after {LONG_HANG_AFTER_PAGES} pages",
         )
 
 
@@ -127,8 +126,14 @@ def sync_plainly(soak: Soak, sim, project, seed: int) -> Run:
     return soak.debug(project)
 
 
+def header_wait_s(soak: Soak) -> float:
+    """How long the connector waits for an answer's headers: its read timeout, cut to the
+    attempt's deadline."""
+    return min(soak.connector.READ_TIMEOUT_S, soak.connector.ATTEMPT_DEADLINE_S)
+
+
 def long_hang_seconds(soak: Soak) -> float:
-    return soak.connector.READ_TIMEOUT_S + LONG_HANG_PAST_TIMEOUT_S
+    return header_wait_s(soak) + LONG_HANG_PAST_TIMEOUT_S
 
 
 def sync_with_long_hang(soak: Soak, sim, project, seed: int) -> Run:
@@ -145,7 +150,7 @@ def sync_with_long_hang(soak: Soak, sim, project, seed: int) -> Run:
         fired.append(time.monotonic())
         quiet = {"fail_rate": 0.0, "rate_limit_every": 0, "reset_rate": 0.0}
         sim.set_faults(**quiet, truncate_rate=0.0, hang_rate=1.0, hang_seconds=hang_s)
-        time.sleep(soak.connector.READ_TIMEOUT_S / 2)
+        time.sleep(header_wait_s(soak) / 2)
         sim.set_faults(**FAULT_MIX, fault_seed=seed)
 
     with Watcher(lambda: served_pages(sim) >= LONG_HANG_AFTER_PAGES, hang_next_request):
