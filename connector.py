@@ -77,19 +77,21 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 # Seconds one whole attempt (connect, headers, body) may take: the read timeout applies per
 # read, so a server trickling a byte at a time would otherwise hold a sync forever. A page
-# of 200 records is ~120 KB, which a working link sends in well under a second.
-ATTEMPT_DEADLINE_S = 8.0
+# of 200 records is ~120 KB; a minute leaves room for a slow API on a slow link.
+ATTEMPT_DEADLINE_S = 60.0
 BODY_CHUNK_BYTES = 64 * 1024  # the most one read of a body takes; a page is a few of these
 MIN_READ_WAIT_S = 0.001  # a socket timeout of 0 would mean non-blocking, not "no time left"
 # Retry policy for transient failures. A request keeps retrying until the budget is spent,
 # the last wait cut short so that one attempt lands at its end: an outage shorter than
-# the budget (a 3-minute API deploy) is ridden out anywhere in a sync. An API that is down,
-# unreachable or too slow fails within the budget plus the last attempt's deadline (and a
-# backoff's worth of slack): 210 + 8 + 20 = 238 s, under SYNC_FAILURE_BOUND_S.
+# the budget (a 3-minute API deploy) is ridden out anywhere in a sync. No attempt runs past
+# the budget's end plus LAST_ATTEMPT_S, so an API that is down, unreachable or too slow
+# fails a request within 210 + 20 = 230 s, under SYNC_FAILURE_BOUND_S.
 BACKOFF_BASE_S = 1.0  # first backoff; doubles per attempt
 BACKOFF_CAP_S = 20.0  # no single backoff waits longer than this
 MAX_DOUBLINGS = 30  # beyond this the cap applies anyway; keeps 2**n small
 RETRY_BUDGET_S = 210.0  # no request retries past this many seconds after its first try
+LAST_ATTEMPT_S = 20.0  # what the attempt at the budget's end may take: ~100x a healthy page
+SETUP_TEST_DEADLINE_S = 20.0  # someone waits on the dashboard's one-record setup request
 SYNC_FAILURE_BOUND_S = 240.0  # the documented bound: a failing API fails a sync in 4 minutes
 RETRY_AFTER_CAP_S = 60.0  # a server asking for more than this gets this
 MAX_BAD_BODY_ATTEMPTS = 3  # a 200 that is not the page shape is asked this often, then fatal
@@ -389,8 +391,9 @@ class HedClient:
             attempt += 1
             if stop.is_set():
                 raise FetchCancelledError
+            seconds = attempt_seconds(self._clock.now() - started)
             try:
-                return self.request_page(cursor, self.settings.page_size)
+                return self.request_page(cursor, self.settings.page_size, seconds)
             except TransientError as error:
                 bad_bodies += isinstance(error, BadBodyError)
                 if bad_bodies >= MAX_BAD_BODY_ATTEMPTS:
@@ -445,25 +448,26 @@ class HedClient:
             "it to the API owner. The sync resumes from its last checkpoint."
         )
 
-    def request_page(self, cursor: str | None, page_size: int) -> Page:
-        """One GET /hed_data, classified into a page, a TransientError or an ApiError."""
+    def request_page(self, cursor: str | None, page_size: int, seconds: float) -> Page:
+        """One GET /hed_data within `seconds`, classified into a page, a TransientError or
+        an ApiError."""
         params = {"page_size": page_size}
         if cursor:
             params["cursor"] = cursor
         self.requests_made += 1
-        deadline = time.monotonic() + ATTEMPT_DEADLINE_S
+        deadline = time.monotonic() + seconds
         try:
             response = self._session.get(
                 self.settings.base_url + DATA_PATH,
                 params=params,
-                timeout=attempt_timeout(),
+                timeout=attempt_timeout(seconds),
                 allow_redirects=False,  # a redirect would carry x-api-key to another host
                 stream=True,  # the body is read against the attempt's deadline
             )
         except requests.RequestException as error:  # no headers in time is a read timeout
             raise classify_transport_error(error, self.settings.base_url) from None
         with closing(response):
-            body = read_body(response, deadline)
+            body = read_body(response, deadline, seconds)
         if 200 <= response.status_code < 300:
             return parse_page(body, cursor)
         raise self.classify_failure(response, body, cursor)
@@ -574,23 +578,31 @@ def decode_json(body: bytes):
     return json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
 
 
-def attempt_timeout() -> Timeout:
-    """Connecting and waiting for the headers share the attempt's deadline (urllib3 cuts the
+def attempt_seconds(spent: float) -> float:
+    """How long the next attempt may take, `spent` seconds into a request's retries: the
+    attempt deadline, cut so that no attempt ends later than LAST_ATTEMPT_S after the
+    budget. The last attempt starts at the budget's end at the latest, so it always gets
+    LAST_ATTEMPT_S, and a request that keeps failing ends within the documented bound."""
+    return min(ATTEMPT_DEADLINE_S, RETRY_BUDGET_S + LAST_ATTEMPT_S - spent)
+
+
+def attempt_timeout(seconds: float) -> Timeout:
+    """Connecting and waiting for the headers share the attempt's `seconds` (urllib3 cuts the
     read timeout to what the connect left of `total`); read_body keeps to it after that."""
     return Timeout(
-        connect=min(CONNECT_TIMEOUT_S, ATTEMPT_DEADLINE_S),
-        read=min(READ_TIMEOUT_S, ATTEMPT_DEADLINE_S),
-        total=ATTEMPT_DEADLINE_S,
+        connect=min(CONNECT_TIMEOUT_S, seconds),
+        read=min(READ_TIMEOUT_S, seconds),
+        total=seconds,
     )
 
 
-def too_slow() -> SlowResponseError:
+def too_slow(seconds: float) -> SlowResponseError:
     return SlowResponseError(
-        f"the whole response (headers and body) took longer than {ATTEMPT_DEADLINE_S:g} s"
+        f"the whole response (headers and body) took longer than {seconds:.3g} s"
     )
 
 
-def read_body(response: requests.Response, deadline: float) -> bytes:
+def read_body(response: requests.Response, deadline: float, seconds: float) -> bytes:
     """The whole body, read a chunk at a time until `deadline` (time.monotonic()).
 
     Each read waits at most what is left of the deadline, so no attempt outlasts it
@@ -606,7 +618,7 @@ def read_body(response: requests.Response, deadline: float) -> bytes:
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise too_slow()
+            raise too_slow(seconds)
         limit_next_read(response, min(READ_TIMEOUT_S, remaining))
         try:
             chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
@@ -614,7 +626,7 @@ def read_body(response: requests.Response, deadline: float) -> bytes:
             raise TransientError("the response body could not be decoded") from None
         except (urllib3_errors.HTTPError, OSError) as error:
             if time.monotonic() >= deadline:
-                raise too_slow() from None
+                raise too_slow(seconds) from None
             if isinstance(error, urllib3_errors.ReadTimeoutError | TimeoutError):
                 raise TransientError("the API stopped answering (read timeout)") from None
             raise TransientError("the connection failed or was dropped") from None
@@ -1370,7 +1382,7 @@ def check_connection(configuration: dict):
         return Test.failure(str(error))
     client = HedClient(settings)
     try:
-        client.request_page(cursor=None, page_size=MIN_PAGE_SIZE)
+        client.request_page(cursor=None, page_size=MIN_PAGE_SIZE, seconds=SETUP_TEST_DEADLINE_S)
     except ApiError as error:
         return Test.failure(str(error))
     except TransientError as error:

@@ -675,10 +675,31 @@ def test_an_api_that_stops_answering_is_retried_after_the_read_timeout(
 
 
 def test_a_failing_api_fails_the_sync_within_the_documented_four_minutes():
-    """The last attempt starts at the budget's end at the latest and lasts at most its
-    deadline; a backoff's worth is kept as slack for the failure's own checkpoint."""
-    worst = connector.RETRY_BUDGET_S + connector.ATTEMPT_DEADLINE_S + connector.BACKOFF_CAP_S
-    assert worst < connector.SYNC_FAILURE_BOUND_S == 4 * 60
+    """No attempt ends later than LAST_ATTEMPT_S after the budget, whenever it starts; what
+    is left of the bound is slack for the failure's own checkpoint."""
+    latest_end = max(
+        spent + connector.attempt_seconds(spent)
+        for spent in range(int(connector.RETRY_BUDGET_S) + 1)
+    )
+    assert latest_end == connector.RETRY_BUDGET_S + connector.LAST_ATTEMPT_S
+    assert latest_end < connector.SYNC_FAILURE_BOUND_S == 4 * 60
+
+
+def test_the_attempt_at_the_end_of_the_budget_gets_the_last_attempts_time():
+    assert connector.attempt_seconds(0.0) == connector.ATTEMPT_DEADLINE_S
+    assert connector.attempt_seconds(connector.RETRY_BUDGET_S) == connector.LAST_ATTEMPT_S
+
+
+def test_an_attempt_late_in_the_budget_is_cut_short_however_long_its_own_deadline(
+    simulator, ops, monkeypatch
+):
+    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", 3600.0)  # would outlast the test
+    monkeypatch.setattr(connector, "RETRY_BUDGET_S", 0.0)
+    monkeypatch.setattr(connector, "LAST_ATTEMPT_S", SHORT_TIMEOUT_S)
+    simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
+    with pytest.raises(RuntimeError, match="was too slow"):
+        run_sync(simulator, FakeClock())
+    assert len(data_requests(simulator)) == 1
 
 
 def test_a_page_trickled_once_is_retried_and_every_record_lands(
