@@ -85,12 +85,12 @@ MIN_READ_WAIT_S = 0.001  # a socket timeout of 0 would mean non-blocking, not "n
 # the last wait cut short so that one attempt lands at its end: an outage shorter than
 # the budget (a 3-minute API deploy) is ridden out anywhere in a sync. No attempt runs past
 # the budget's end plus LAST_ATTEMPT_S, so an API that is down, unreachable or too slow
-# fails a request within 210 + 20 = 230 s, under SYNC_FAILURE_BOUND_S.
+# fails a request within 210 + 15 = 225 s, under SYNC_FAILURE_BOUND_S.
 BACKOFF_BASE_S = 1.0  # first backoff; doubles per attempt
 BACKOFF_CAP_S = 20.0  # no single backoff waits longer than this
 MAX_DOUBLINGS = 30  # beyond this the cap applies anyway; keeps 2**n small
 RETRY_BUDGET_S = 210.0  # no request retries past this many seconds after its first try
-LAST_ATTEMPT_S = 20.0  # what the attempt at the budget's end may take: ~100x a healthy page
+LAST_ATTEMPT_S = 15.0  # what the attempt at the budget's end may take: ~100x a healthy page
 SETUP_TEST_DEADLINE_S = 20.0  # someone waits on the dashboard's one-record setup request
 SYNC_FAILURE_BOUND_S = 240.0  # the documented bound: a failing API fails a sync in 4 minutes
 RETRY_AFTER_CAP_S = 60.0  # a server asking for more than this gets this

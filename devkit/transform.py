@@ -10,6 +10,8 @@ Imported by devkit/build_models.py and by the tests, which build over warehouses
 own, on Postgres, and compile for Snowflake with the same helpers.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -25,6 +27,9 @@ PROJECT_DIR = REPO_ROOT / "transform"
 VENV_DIR = PROJECT_DIR / ".venv"
 REQUIREMENTS = PROJECT_DIR / "requirements.txt"
 STAMP_NAME = ".stamp-transform-requirements.txt.sha256"
+# Beside the venv, not in it (clear=True would delete it): two builds or two test workers
+# starting at once install one at a time, and the second finds the venv current.
+LOCK_NAME = ".venv.lock"
 PROFILE_NAME = "hed"  # dbt_project.yml's `profile:`
 # The schema dbt builds the models into on DuckDB: the file's default one, beside tester.
 LOCAL_TARGET_SCHEMA = "main"
@@ -74,6 +79,25 @@ def ensure_venv(venv_dir: Path = VENV_DIR, requirements: Path = REQUIREMENTS) ->
     """
     if is_current(venv_dir, requirements):
         return False
+    with locked(venv_dir.parent / LOCK_NAME):
+        if is_current(venv_dir, requirements):  # another process installed it meanwhile
+            return False
+        return install_venv(venv_dir, requirements)
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on `path` (created if needed) for the block's duration."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def install_venv(venv_dir: Path, requirements: Path) -> bool:
+    """Create the venv if it is missing, then pip install `requirements` and stamp it."""
     if not venv_python(venv_dir).is_file():
         print(f"Creating {venv_dir} (once)", file=sys.stderr, flush=True)
         try:

@@ -76,6 +76,48 @@ def test_help_says_where_a_quick_run_writes():
     assert "bench/results-quick.json (gitignored)" in " ".join(completed.stdout.split())
 
 
+def summary_of(sync_s: dict) -> dict:
+    """A benchmark summary where each case ran once with the given sync seconds."""
+    summary = {}
+    for name, seconds in sync_s.items():
+        run = {"sync_s": seconds, "wall_s": seconds + 1, "peak_rss_mib": 100 * seconds}
+        run.update(cpu_s=seconds, requests=1)
+        summary[name] = {"runs": [run], "median": benchmark.medians([run])}
+    return summary
+
+
+def quick_plan() -> benchmark.Plan:
+    return benchmark.make_plan(benchmark.parse_args(["--quick"]))
+
+
+def every_case(seconds: float = 1.0) -> dict:
+    small, large = quick_plan().rss_records
+    names = [
+        *EXPECTED_CASES,
+        *(f"rss_{who}_{n}" for who in ("ours", "floor") for n in (small, large)),
+    ]
+    return dict.fromkeys(names, seconds)
+
+
+def test_every_ratio_and_target_comes_from_the_cases_a_run_measures():
+    """The quick run's fast twin: the ratios and targets the results file holds."""
+    ratios = benchmark.compute_ratios(summary_of(every_case()), quick_plan(), code_cpu_s=0.5)
+    assert set(EXPECTED_RATIOS) <= set(ratios)
+    assert ratios["ours_code_cpu_vs_floor_cpu"] == 0.5
+    targets = benchmark.evaluate_targets(ratios)
+    assert {target["key"] for target in targets} <= set(ratios)
+    assert all(target["value"] is not None for target in targets)
+
+
+def test_a_connector_slower_than_the_floor_misses_its_target():
+    cases = {**every_case(), "ours": 1.5, "floor": 1.0}
+    ratios = benchmark.compute_ratios(summary_of(cases), quick_plan(), code_cpu_s=0.5)
+    assert ratios["ours_vs_floor_sync"] == 1.5
+    met = {t["key"]: t["met"] for t in benchmark.evaluate_targets(ratios)}
+    assert met["ours_vs_floor_sync"] is False
+    assert met["incremental_requests"] is True
+
+
 @pytest.mark.slow
 def test_quick_benchmark_writes_every_case_and_ratio(tmp_path):
     output = tmp_path / "results.json"

@@ -735,7 +735,7 @@ def test_a_persistent_trickle_fails_as_too_slow_naming_the_api_url(simulator, op
 
 
 def test_a_connection_check_against_a_trickling_api_says_too_slow(simulator, monkeypatch):
-    monkeypatch.setattr(connector, "ATTEMPT_DEADLINE_S", SHORT_TIMEOUT_S)
+    monkeypatch.setattr(connector, "SETUP_TEST_DEADLINE_S", SHORT_TIMEOUT_S)
     simulator.set_faults(trickle_rate=1.0, trickle_seconds=TRICKLE_SECONDS)
     result = connector.check_connection(settings_for(simulator))
     assert f"The HED API at {simulator.url} is reachable but too slow" in result.failure
