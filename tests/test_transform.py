@@ -237,6 +237,62 @@ def spoiled_copy(database: Path, target: Path, statement: str) -> Path:
     return target
 
 
+def changed_in_place(database: Path, statements: list) -> None:
+    """Apply what a later sync could write, each row stamped as newly synced."""
+    with duckdb.connect(str(database)) as con:
+        for statement in statements:
+            con.execute(statement)
+
+
+def assert_incremental_equals_full_rebuild(database: Path, tmp_path: Path) -> None:
+    incremental = build_models(database, tmp_path / "incremental")
+    assert incremental.returncode == 0, incremental.stdout[-4000:]
+    rebuilt = tmp_path / "rebuilt.db"
+    shutil.copy(database, rebuilt)
+    full = build_models(rebuilt, tmp_path / "full", "--full-refresh")
+    assert full.returncode == 0, full.stdout[-4000:]
+    assert mart_rows(database, "hed__students") == mart_rows(rebuilt, "hed__students")
+
+
+def test_records_leaving_their_students_rebuild_incrementally_as_in_full(built, tmp_path):
+    """A record moved to another student, one soft-deleted, and one whose student_id went
+    NULL: each student they left must be recomputed, and one left with none removed."""
+    database = tmp_path / "warehouse.db"
+    shutil.copy(built["database"], database)
+    synced_now = "_fivetran_synced = now()"
+    pick = "SELECT {} FROM main.hed__students WHERE record_count {} ORDER BY student_id LIMIT 1"
+    changed_in_place(
+        database,
+        [
+            # an older (not latest) record of a student with several moves to another student
+            f"UPDATE tester.hed_records SET student_id = 'S-MOVED', {synced_now} "
+            f"WHERE student_id = ({pick.format('student_id', '> 2')}) "
+            f"AND record_id <> ({pick.format('latest_record_id', '> 2')})",
+            f"UPDATE tester.hed_records SET _fivetran_deleted = true, {synced_now} "
+            f"WHERE record_id = ({pick.format('latest_record_id', '= 2')})",
+            f"UPDATE tester.hed_records SET student_id = NULL, {synced_now} "
+            f"WHERE student_id = ({pick.format('student_id', '= 1')})",
+        ],
+    )
+    assert_incremental_equals_full_rebuild(database, tmp_path)
+
+
+def test_a_first_build_over_an_empty_table_fills_once_records_arrive(synced, dbt_venv, tmp_path):
+    database = spoiled_copy(
+        synced["database"],
+        tmp_path / "warehouse.db",
+        "CREATE TABLE kept AS FROM tester.hed_records",
+    )
+    changed_in_place(database, ["DELETE FROM tester.hed_records"])
+    assert build_models(database, tmp_path / "empty").returncode == 0
+    changed_in_place(
+        database,
+        ["INSERT INTO tester.hed_records SELECT * REPLACE (now() AS _fivetran_synced) FROM kept"],
+    )
+    assert_incremental_equals_full_rebuild(database, tmp_path)
+    assert len(mart_rows(database, "hed__students")) > 0
+
+
 def test_an_out_of_range_gpa_warns_and_the_build_still_succeeds(synced, dbt_venv, tmp_path):
     database = spoiled_copy(
         synced["database"],
@@ -439,7 +495,7 @@ def test_models_compile_unchanged_for_the_destination_without_a_connection(
     staging = (compiled / "staging" / "stg_hed__records.sql").read_text()
     students = (compiled / "marts" / "hed__students.sql").read_text()
     assert "RAW.HED_CONNECTOR.hed_records" in staging.replace('"', "")
-    assert ("changed_records" in students) == (mode == "incremental")
+    assert ("touched_students" in students) == (mode == "incremental")
     assert all((compiled / "marts" / f"{mart}.sql").is_file() for mart in MARTS)
 
 

@@ -39,7 +39,7 @@ termed as (
 
 select
     {{ dbt.concat([
-        dbt.safe_cast('cast(enrollment_year as integer)', dbt.type_string()),
+        'cast(cast(enrollment_year as integer) as ' ~ dbt.type_string() ~ ')',
         "' '",
         'enrollment_season',
     ]) }} as enrollment_term,

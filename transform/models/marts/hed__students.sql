@@ -2,18 +2,24 @@
     record_id, as the preview's worklist picks it), with how many records they have and when
     the first and last were updated.
 
-    Incremental: a build recomputes only the students touched since the last one, from all
-    of their records (not just the changed ones), so a sync that updates an old record gives
-    the same row a full rebuild would. Touched means a record of theirs was written since
-    the latest _fivetran_synced this table has seen, or their latest record was (it may now
-    belong to another student). delete+insert is the strategy DuckDB, Postgres and
-    Snowflake all support. -#}
+    Incremental: a build recomputes, from all of their records, every student whose
+    signature (record count, newest _fivetran_synced) differs from the row this table holds,
+    or who has no row yet. A sync that updates, adds, moves (to another student) or
+    soft-deletes a record changes the signature of every student it touches, so the build
+    gives the rows a full rebuild would; the post-hook removes students left with no record.
+    The signatures are one aggregate over the records; only touched students are ranked
+    again. delete+insert is the strategy DuckDB, Postgres and Snowflake all support. -#}
 {{
     config(
         materialized='incremental',
         unique_key='student_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        post_hook=[
+            "delete from {{ this }} where student_id not in ("
+            ~ "select student_id from {{ ref('stg_hed__records') }} "
+            ~ "where student_id is not null)"
+        ],
     )
 }}
 
@@ -26,24 +32,23 @@ with records as (
 
 {% if hed_is_incremental() %}
 
-changed_records as (
+signatures as (
 
-    -- >=: a row written at the very moment of the last build's newest row is taken again;
-    -- recomputing a student twice is harmless, missing one is not.
-    select record_id, student_id
+    select student_id, count(*) as record_count, max(_fivetran_synced) as last_synced_at
     from records
-    where _fivetran_synced >= (select max(last_synced_at) from {{ this }})
+    group by student_id
 
 ),
 
 touched_students as (
 
-    select student_id from changed_records
-    union
-    select previous.student_id
-    from {{ this }} as previous
-    inner join changed_records
-        on previous.latest_record_id = changed_records.record_id
+    select signatures.student_id
+    from signatures
+    left join {{ this }} as previous
+        on signatures.student_id = previous.student_id
+    where previous.student_id is null
+        or previous.record_count <> signatures.record_count
+        or previous.last_synced_at is distinct from signatures.last_synced_at
 
 ),
 
