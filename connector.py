@@ -24,6 +24,7 @@ import json
 import math
 import random
 import re
+import socket
 import ssl
 import sys
 import threading
@@ -33,7 +34,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -398,6 +399,8 @@ class HedClient:
                 bad_bodies += isinstance(error, BadBodyError)
                 if bad_bodies >= MAX_BAD_BODY_ATTEMPTS:
                     raise self.contract_broken(error, attempt) from None
+                if stop.is_set():  # the sync already failed: no retry, and no retry warning
+                    raise FetchCancelledError from None
                 spent = self._clock.now() - started
                 if spent >= RETRY_BUDGET_S:
                     raise self.gave_up(error, attempt, spent) from None
@@ -467,6 +470,8 @@ class HedClient:
         except requests.RequestException as error:  # no headers in time is a read timeout
             raise classify_transport_error(error, self.settings.base_url) from None
         with closing(response):
+            if time.monotonic() >= deadline:  # headers that came a byte at a time
+                raise too_slow(seconds)
             body = read_body(response, deadline, seconds)
         if 200 <= response.status_code < 300:
             return parse_page(body, cursor)
@@ -583,7 +588,7 @@ def attempt_seconds(spent: float) -> float:
     attempt deadline, cut so that no attempt ends later than LAST_ATTEMPT_S after the
     budget. The last attempt starts at the budget's end at the latest, so it always gets
     LAST_ATTEMPT_S, and a request that keeps failing ends within the documented bound."""
-    return min(ATTEMPT_DEADLINE_S, RETRY_BUDGET_S + LAST_ATTEMPT_S - spent)
+    return max(MIN_READ_WAIT_S, min(ATTEMPT_DEADLINE_S, RETRY_BUDGET_S + LAST_ATTEMPT_S - spent))
 
 
 def attempt_timeout(seconds: float) -> Timeout:
@@ -605,42 +610,85 @@ def too_slow(seconds: float) -> SlowResponseError:
 def read_body(response: requests.Response, deadline: float, seconds: float) -> bytes:
     """The whole body, read a chunk at a time until `deadline` (time.monotonic()).
 
-    Each read waits at most what is left of the deadline, so no attempt outlasts it
-    however slowly the bytes come. requests' own reading (`response.content`) would wait
-    READ_TIMEOUT_S per read and never for the whole. A body that started but did not end
-    in time is too slow; an API that sent no headers in time stopped answering.
+    Each read waits at most what is left of the deadline, and a watchdog shuts the socket
+    at the deadline, so no attempt outlasts it however slowly the bytes come: one read of
+    a chunked or compressed body can make many socket reads (chunk-size lines, bytes the
+    decoder turns into nothing), each of which a socket timeout bounds only on its own.
+    requests' own reading (`response.content`) would wait READ_TIMEOUT_S per read and
+    never for the whole.
 
     Raises:
         SlowResponseError: the deadline passed before the body was complete.
         TransientError: the body broke off or could not be decoded.
     """
+    expired = threading.Event()
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), cut_off, (response, expired))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return read_chunks(response, deadline, expired, seconds)
+    finally:
+        watchdog.cancel()
+
+
+def read_chunks(
+    response: requests.Response, deadline: float, expired: threading.Event, seconds: float
+) -> bytes:
+    """read_body's loop; `expired` is set once the watchdog has cut the connection off."""
     chunks = []
     while True:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or expired.is_set():
             raise too_slow(seconds)
         limit_next_read(response, min(READ_TIMEOUT_S, remaining))
         try:
             chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
-        except urllib3_errors.DecodeError:
-            raise TransientError("the response body could not be decoded") from None
         except (urllib3_errors.HTTPError, OSError) as error:
-            if time.monotonic() >= deadline:
+            if expired.is_set() or time.monotonic() >= deadline:
                 raise too_slow(seconds) from None
-            if isinstance(error, urllib3_errors.ReadTimeoutError | TimeoutError):
-                raise TransientError("the API stopped answering (read timeout)") from None
-            raise TransientError("the connection failed or was dropped") from None
+            raise classify_body_error(error) from None
+        if expired.is_set():  # what the cut-off left may look like a complete body
+            raise too_slow(seconds)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
 
 
+def classify_body_error(error: Exception) -> TransientError:
+    if isinstance(error, urllib3_errors.DecodeError):
+        return TransientError("the response body could not be decoded")
+    if isinstance(error, urllib3_errors.ReadTimeoutError | TimeoutError):
+        return TransientError("the API stopped answering (read timeout)")
+    return TransientError("the connection failed or was dropped")
+
+
+def cut_off(response: requests.Response, expired: threading.Event) -> None:
+    """The watchdog's work at the deadline: shut the socket, so a read blocked anywhere in
+    urllib3 returns at once."""
+    expired.set()
+    sock = response_socket(response)
+    if sock is not None:
+        with suppress(OSError):  # already closed: nothing left to unblock
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def limit_next_read(response: requests.Response, seconds: float) -> None:
     """Make the socket's next read wait at most `seconds` (urllib3 keeps the read timeout
     the request was made with, which could outlast the attempt's deadline)."""
-    sock = getattr(response.raw.connection, "sock", None)
+    sock = response_socket(response)
     if sock is not None:
         sock.settimeout(max(seconds, MIN_READ_WAIT_S))
+
+
+def response_socket(response: requests.Response) -> socket.socket | None:
+    """The socket a streamed body is read from. For a body that ends when the server closes
+    the connection, http.client hands the socket to the response and the connection no
+    longer has it: then it is behind the response's file object."""
+    sock = getattr(response.raw.connection, "sock", None)
+    if sock is None:
+        reader = getattr(getattr(response.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock
 
 
 def parse_page(body: bytes, cursor: str | None) -> Page:

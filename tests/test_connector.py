@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ports import BlackholedPort
+from ports import BlackholedPort, DribblingServer
 from sdk_rows import SdkRowPath
 
 import connector
@@ -732,6 +732,48 @@ def test_a_persistent_trickle_fails_as_too_slow_naming_the_api_url(simulator, op
     assert f"The HED API at {simulator.url} was too slow: the whole response" in str(caught.value)
     assert ops.rows_at_checkpoint[-1] == len(ops.upserted_ids()) == 2 * PAGE_SIZE
     assert {r.fault for r in data_requests(simulator)[2:]} == {"trickle"}
+
+
+OK_HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+DRIBBLE_INTERVAL_S = 0.05  # between the pieces a dribbling server sends
+CUT_OFF_SLACK_S = 1.0  # how late past its deadline a cut-off attempt may end on a loaded box
+
+
+@pytest.mark.parametrize(
+    ("preamble", "piece"),
+    [
+        pytest.param(OK_HEADERS + b"Transfer-Encoding: chunked\r\n\r\n", b"0", id="chunk-size"),
+        pytest.param(
+            OK_HEADERS + b"Content-Encoding: deflate\r\n\r\n\x78\x9c",
+            b"\x00\x00\x00\xff\xff",  # an empty stored block: decodes to nothing
+            id="deflate",
+        ),
+    ],
+)
+def test_a_body_dribbled_inside_one_read_is_cut_off_at_the_attempts_deadline(preamble, piece):
+    pieces = round(10 * SHORT_TIMEOUT_S / DRIBBLE_INTERVAL_S)  # ends: without a cut-off, fails
+    with DribblingServer(preamble, piece, DRIBBLE_INTERVAL_S, pieces) as server:
+        client = connector.HedClient(
+            connector.validate_configuration({"api_key": "k", "base_url": server.url})
+        )
+        started = time.monotonic()
+        with pytest.raises(connector.SlowResponseError, match=r"took longer than 0\.3 s"):
+            client.request_page(None, 1, seconds=SHORT_TIMEOUT_S)
+    assert time.monotonic() - started < SHORT_TIMEOUT_S + CUT_OFF_SLACK_S
+
+
+def test_headers_that_end_after_the_deadline_are_too_slow():
+    header_lines = round(4 * SHORT_TIMEOUT_S / DRIBBLE_INTERVAL_S)  # ~4 deadlines of headers
+    body = b'{"hed_records": [], "next_cursor": null, "has_more": false}'
+    epilogue = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    with DribblingServer(
+        b"HTTP/1.1 200 OK\r\n", b"X-Padding: x\r\n", DRIBBLE_INTERVAL_S, header_lines, epilogue
+    ) as server:
+        client = connector.HedClient(
+            connector.validate_configuration({"api_key": "k", "base_url": server.url})
+        )
+        with pytest.raises(connector.SlowResponseError):
+            client.request_page(None, 1, seconds=SHORT_TIMEOUT_S)
 
 
 def test_a_connection_check_against_a_trickling_api_says_too_slow(simulator, monkeypatch):
