@@ -259,7 +259,8 @@ def run_build(path: Path, full_refresh: bool, workdir: Path) -> int:
         except subprocess.TimeoutExpired:
             raise console.Failure(
                 f"dbt build ran for more than {BUILD_TIMEOUT_S} s and was stopped; its log: "
-                "transform/logs/dbt.log"
+                "transform/logs/dbt.log",
+                2,
             ) from None
     text = output.read_text(errors="replace")
     if LOCK_ERROR_TEXT in text:
@@ -290,10 +291,14 @@ def count_rows(path: Path, models: list) -> dict:
     import duckdb  # transform/.venv only
 
     counts = {}
-    with duckdb.connect(str(path), read_only=True) as con:
-        for name in models:
-            table = f"{transform.LOCAL_TARGET_SCHEMA}.{name}"
-            counts[name] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            for name in models:
+                table = f"{transform.LOCAL_TARGET_SCHEMA}.{name}"
+                counts[name] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except duckdb.Error as error:  # a sync that started once dbt was done holds the file
+        console.note(f"row counts not shown: {first_line(error)}")
+        return {}
     return counts
 
 
@@ -309,8 +314,9 @@ def report_results(results: list, materializations: dict, path: Path) -> None:
         kind = materializations.get(result["unique_id"], "model")
         shown = f"{transform.LOCAL_TARGET_SCHEMA}.{name} ({kind})"
         if result["status"] == "success":
-            count = rows[name]
-            console.ok(f"built {shown}: {count:,} {'row' if count == 1 else 'rows'}")
+            count = rows.get(name)
+            counted = "" if count is None else f": {count:,} {'row' if count == 1 else 'rows'}"
+            console.ok(f"built {shown}{counted}")
         elif result["status"] == "skipped":
             skipped.append(name)
         else:

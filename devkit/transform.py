@@ -109,9 +109,18 @@ def install_venv(venv_dir: Path, requirements: Path) -> bool:
             ) from None
     print(f"Installing {requirements.name} into {venv_dir}", file=sys.stderr, flush=True)
     install = [venv_python(venv_dir), "-m", "pip", "install", "--disable-pip-version-check"]
-    result = run_command(
-        [*install, "--quiet", "-r", requirements], REPO_ROOT, dict(os.environ), INSTALL_TIMEOUT_S
-    )
+    try:
+        result = run_command(
+            [*install, "--quiet", "-r", requirements],
+            REPO_ROOT,
+            dict(os.environ),
+            INSTALL_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise SetupError(
+            f"Installing {requirements} into {venv_dir} took over {INSTALL_TIMEOUT_S} s and was "
+            "stopped; check the network to the package index, then run it again."
+        ) from None
     if result.returncode != 0:
         tail = "\n".join(result.stdout.strip().splitlines()[-15:])
         raise SetupError(f"Installing {requirements} into {venv_dir} failed:\n{tail}")
