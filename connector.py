@@ -81,7 +81,7 @@ READ_TIMEOUT_S = 30.0
 # of 200 records is ~120 KB; a minute leaves room for a slow API on a slow link.
 ATTEMPT_DEADLINE_S = 60.0
 BODY_CHUNK_BYTES = 64 * 1024  # the most one read of a body takes; a page is a few of these
-MIN_READ_WAIT_S = 0.001  # a socket timeout of 0 would mean non-blocking, not "no time left"
+MIN_READ_WAIT_S = 0.001  # the least an attempt gets: a socket timeout of 0 means non-blocking
 # Retry policy for transient failures. A request keeps retrying until the budget is spent,
 # the last wait cut short so that one attempt lands at its end: an outage shorter than
 # the budget (a 3-minute API deploy) is ridden out anywhere in a sync. No attempt runs past
@@ -610,12 +610,11 @@ def too_slow(seconds: float) -> SlowResponseError:
 def read_body(response: requests.Response, deadline: float, seconds: float) -> bytes:
     """The whole body, read a chunk at a time until `deadline` (time.monotonic()).
 
-    Each read waits at most what is left of the deadline, and a watchdog shuts the socket
-    at the deadline, so no attempt outlasts it however slowly the bytes come: one read of
-    a chunked or compressed body can make many socket reads (chunk-size lines, bytes the
-    decoder turns into nothing), each of which a socket timeout bounds only on its own.
-    requests' own reading (`response.content`) would wait READ_TIMEOUT_S per read and
-    never for the whole.
+    A watchdog shuts the socket at the deadline, so no attempt outlasts it however slowly
+    the bytes come: the read timeout bounds each socket read only on its own, and one read
+    of a chunked or compressed body can make many (chunk-size lines, bytes the decoder
+    turns into nothing). requests' own reading (`response.content`) would wait
+    READ_TIMEOUT_S per read and never for the whole.
 
     Raises:
         SlowResponseError: the deadline passed before the body was complete.
@@ -637,10 +636,8 @@ def read_chunks(
     """read_body's loop; `expired` is set once the watchdog has cut the connection off."""
     chunks = []
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or expired.is_set():
+        if expired.is_set() or time.monotonic() >= deadline:
             raise too_slow(seconds)
-        limit_next_read(response, min(READ_TIMEOUT_S, remaining))
         try:
             chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
         except (urllib3_errors.HTTPError, OSError) as error:
@@ -670,14 +667,6 @@ def cut_off(response: requests.Response, expired: threading.Event) -> None:
     if sock is not None:
         with suppress(OSError):  # already closed: nothing left to unblock
             sock.shutdown(socket.SHUT_RDWR)
-
-
-def limit_next_read(response: requests.Response, seconds: float) -> None:
-    """Make the socket's next read wait at most `seconds` (urllib3 keeps the read timeout
-    the request was made with, which could outlast the attempt's deadline)."""
-    sock = response_socket(response)
-    if sock is not None:
-        sock.settimeout(max(seconds, MIN_READ_WAIT_S))
 
 
 def response_socket(response: requests.Response) -> socket.socket | None:
